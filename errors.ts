@@ -1,0 +1,42 @@
+import { format } from 'node:util'
+
+/** Every error code the engine answers with, its HTTP status and message template. */
+export const ERROR_CATALOG = {
+  CW_ERR_CONFIG_INVALID: { status: 500, message: 'Invalid configuration: %s' },
+  CW_ERR_REGISTRY_INVALID: { status: 500, message: 'Invalid registry: %s' },
+  CW_ERR_INGEST_SCHEMA: { status: 400, message: 'Reading on %s failed validation: %s' },
+  CW_ERR_INGEST_TOO_LARGE: { status: 413, message: 'Message on %s is too large: %s' },
+  CW_ERR_API_VALIDATION: { status: 400, message: 'Request failed validation: %s' },
+  CW_ERR_API_UNAUTHORIZED: { status: 401, message: 'Authentication required' },
+  CW_ERR_API_FORBIDDEN: { status: 403, message: 'Not allowed: %s' },
+  CW_ERR_API_NOT_FOUND: { status: 404, message: 'Not found: %s' },
+  CW_ERR_SENSOR_NOT_FOUND: { status: 404, message: "Sensor '%s' not found" },
+  CW_ERR_INFLUX_UNAVAILABLE: { status: 503, message: 'InfluxDB is unavailable: %s' },
+  CW_ERR_INFLUX_QUERY: { status: 502, message: 'InfluxDB query failed: %s' },
+  CW_ERR_WS_MESSAGE: { status: 400, message: 'Invalid websocket message: %s' },
+  CW_ERR_ALERT_TRANSITION: { status: 409, message: "Alert '%s' cannot go from %s to %s" },
+  CW_ERR_INTERNAL: { status: 500, message: 'Internal error: %s' },
+} as const satisfies Record<`CW_ERR_${string}`, { status: number; message: string }>
+
+export type ErrorCode = keyof typeof ERROR_CATALOG
+
+/** The one error class of the engine: a stable code, an HTTP status and optional details. */
+export class AppError extends Error {
+  readonly code: ErrorCode
+  readonly statusCode: number
+  readonly details: unknown[]
+
+  constructor(code: ErrorCode, args: unknown[] = [], details: unknown[] = [], options?: { cause?: unknown }) {
+    const entry = ERROR_CATALOG[code]
+    super(format(entry.message, ...args), options)
+    this.name = 'AppError'
+    this.code = code
+    this.statusCode = entry.status
+    this.details = details
+  }
+}
+
+/** Builds an AppError: `appError('CW_ERR_SENSOR_NOT_FOUND', ['WL-1'])`. */
+export function appError(code: ErrorCode, args: unknown[] = [], details: unknown[] = []): AppError {
+  return new AppError(code, args, details)
+}

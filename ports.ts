@@ -1,0 +1,54 @@
+import type { DeadLetter, Reading } from './domain.js'
+
+/** The one clock of ingest, stream and rules; an RxJS scheduler satisfies it. */
+export interface Clock {
+  /** Current time in epoch milliseconds. */
+  now(): number
+}
+
+/** The system clock. */
+export const systemClock: Clock = { now: () => Date.now() }
+
+/** A message as a broker delivers it. */
+export interface BrokerMessage {
+  topic: string
+  payload: Buffer
+  qos: 0 | 1 | 2
+}
+
+/**
+ * Handles one inbound message. The broker acknowledges a QoS ≥ 1 message only after the
+ * returned promise settles, so durable work done here precedes the PUBACK.
+ */
+export type MessageHandler = (message: BrokerMessage) => Promise<void> | void
+
+export interface PublishOptions {
+  qos?: 0 | 1 | 2
+  retain?: boolean
+}
+
+/** The MQTT seam: the embedded aedes broker or an external broker through mqtt.js. */
+export interface Broker {
+  /** `embedded` or `external`. */
+  readonly kind: 'embedded' | 'external'
+  /** Whether the broker is serving (embedded) or connected (external). */
+  readonly connected: boolean
+  /** Starts listening or connecting; resolves when ready. */
+  start(): Promise<void>
+  /** Delivers every inbound message on `filter` to `handler`; resolves once the subscription is granted. */
+  subscribe(filter: string, handler: MessageHandler): Promise<void>
+  publish(topic: string, payload: string | Buffer, options?: PublishOptions): Promise<void>
+  close(): Promise<void>
+}
+
+/** Where accepted readings go to be stored (the InfluxDB writer, later behind the write-ahead log). */
+export interface ReadingSink {
+  write(readings: readonly Reading[]): void
+  close(): Promise<void>
+}
+
+/** Where rejected messages go. */
+export interface DeadLetterSink {
+  put(letter: DeadLetter): void
+  close(): Promise<void>
+}

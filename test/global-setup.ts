@@ -1,0 +1,22 @@
+import type { TestProject } from 'vitest/node'
+import { startInfluxd } from './helpers/influxd.js'
+import { startMosquitto } from './helpers/mosquitto.js'
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Base URL of the private influxd, e.g. http://127.0.0.1:40123. */
+    influxUrl: string
+    /** URL of the private Mosquitto, e.g. mqtt://127.0.0.1:40124. */
+    mosquittoUrl: string
+  }
+}
+
+/** Starts one private influxd and one Mosquitto for the run, on free ports in temp dirs. */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const [influx, mosquitto] = await Promise.all([startInfluxd(), startMosquitto()])
+  project.provide('influxUrl', influx.url)
+  project.provide('mosquittoUrl', mosquitto.url)
+  return async () => {
+    await Promise.all([influx.stop(), mosquitto.stop()])
+  }
+}
