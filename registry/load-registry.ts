@@ -1,0 +1,222 @@
+import { readFileSync } from 'node:fs'
+import { Ajv } from 'ajv'
+import type { ErrorObject, ValidateFunction } from 'ajv'
+import type { Registry, SegmentType, SensorKind } from '../domain.js'
+import { AppError } from '../errors.js'
+import { orderingKeyword } from './ordering-keyword.js'
+import { REGISTRY_SCHEMA } from './registry-schema.js'
+
+/** What a CW_ERR_REGISTRY_INVALID error carries in `details[0]`. */
+export interface RegistryProblem {
+  /** The file, or the `source` given to parseRegistry. */
+  source?: string
+  /** The bad entry, e.g. `sensors[12]`; absent for file-level problems. */
+  entry?: string
+  /** The entry's id, when it has one. */
+  id?: string
+  /** The message without the source prefix. */
+  message: string
+}
+
+/** The segment types each sensor kind may sit on (SPEC §3). */
+export const SEGMENT_TYPES_OF_KIND: Record<SensorKind, readonly SegmentType[]> = {
+  water_level: ['river', 'lake'],
+  flow: ['river', 'lake'],
+  water_quality: ['river', 'lake'],
+  manhole_level: ['drainage'],
+  pipe_level: ['drainage'],
+  ponding_depth: ['drainage'],
+  tunnel_depth: ['drainage'],
+  sediment: ['drainage'],
+  rainfall: ['drainage'],
+  parking: ['drainage'],
+}
+
+const SEGMENT_WORDS: Record<SegmentType, string> = { river: 'river segment', lake: 'lake segment', drainage: 'drainage zone' }
+const SCALAR_KEYWORDS = new Set([
+  'type',
+  'enum',
+  'const',
+  'pattern',
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'minLength',
+  'maxLength',
+])
+
+let compiled: ValidateFunction | undefined
+
+/** Compiles REGISTRY_SCHEMA once, with the `cwOrdering` keyword registered. */
+function validator(): ValidateFunction {
+  if (compiled === undefined) {
+    const ajv = new Ajv({ allErrors: false, strict: true, strictTypes: true, strictRequired: false })
+    ajv.addKeyword(orderingKeyword)
+    compiled = ajv.compile(REGISTRY_SCHEMA)
+  }
+  return compiled
+}
+
+function fail(source: string | undefined, problem: Omit<RegistryProblem, 'source'>): AppError {
+  const where = problem.entry === undefined ? '' : `${problem.entry}${problem.id === undefined ? '' : ` (${problem.id})`}: `
+  const text = `${source === undefined ? '' : `${source}: `}${where}${problem.message}`
+  return new AppError('CW_ERR_REGISTRY_INVALID', [text], [{ ...(source === undefined ? {} : { source }), ...problem }])
+}
+
+function decodePointer(pointer: string): string[] {
+  if (pointer === '') return []
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
+}
+
+function valueAt(root: unknown, parts: readonly string[]): unknown {
+  let node = root
+  for (const part of parts) {
+    if (node === null || typeof node !== 'object') return undefined
+    node = (node as Record<string, unknown>)[part]
+  }
+  return node
+}
+
+function dotted(parts: readonly string[]): string {
+  let out = ''
+  for (const part of parts) out += /^[0-9]+$/.test(part) ? `[${part}]` : out === '' ? part : `.${part}`
+  return out
+}
+
+function entryOf(root: unknown, parts: readonly string[]): { entry?: string; id?: string; rest: readonly string[] } {
+  const [list, index] = parts
+  if ((list === 'segments' || list === 'sensors' || list === 'boards') && index !== undefined && /^[0-9]+$/.test(index)) {
+    const id = valueAt(root, [list, index, 'id'])
+    return { entry: `${list}[${index}]`, ...(typeof id === 'string' ? { id } : {}), rest: parts.slice(2) }
+  }
+  return { rest: parts }
+}
+
+/** Turns ajv's first error into a sentence that names the entry and the param. */
+function describe(root: unknown, err: ErrorObject): Omit<RegistryProblem, 'source'> {
+  const parts = decodePointer(err.instancePath)
+  const { rest, ...entry } = entryOf(root, parts)
+  const path = dotted(rest)
+  const subject = path === '' ? (entry.entry === undefined ? 'registry' : 'entry') : path
+  const params = err.params as Record<string, unknown>
+  let message: string
+  switch (err.keyword) {
+    case 'required':
+      message = `${dotted([...rest, String(params.missingProperty)])} is required`
+      break
+    case 'additionalProperties':
+      message = `${dotted([...rest, String(params.additionalProperty)])} is not a known property`
+      break
+    case 'false schema': {
+      const type = entry.entry?.startsWith('segments[') ? valueAt(root, [...parts.slice(0, 2), 'type']) : undefined
+      message = `${subject} is not allowed ${typeof type === 'string' && type in SEGMENT_WORDS ? `on a ${SEGMENT_WORDS[type as SegmentType]}` : 'here'}`
+      break
+    }
+    case 'enum':
+      message = `${subject} must be one of ${(params.allowedValues as unknown[]).join(', ')}`
+      break
+    default:
+      message = `${subject} ${err.message ?? 'is invalid'}`
+  }
+  if (SCALAR_KEYWORDS.has(err.keyword)) message += ` (got ${JSON.stringify(valueAt(root, parts))})`
+  return { ...entry, message }
+}
+
+/** Checks what the schema cannot: unique ids and every reference between entries. */
+function checkReferences(registry: Registry, source: string | undefined): void {
+  const segments = new Map<string, { index: number; type: SegmentType; district: string }>()
+  registry.segments.forEach((segment, index) => {
+    const first = segments.get(segment.id)
+    const entry = `segments[${index}]`
+    if (first !== undefined) throw fail(source, { entry, id: segment.id, message: `duplicate id, first used by segments[${first.index}]` })
+    segments.set(segment.id, { index, type: segment.type, district: segment.district })
+  })
+
+  const sensors = new Map<string, { index: number; kind: SensorKind; district: string }>()
+  registry.sensors.forEach((sensor, index) => {
+    const entry = `sensors[${index}]`
+    const at = { entry, id: sensor.id }
+    const first = sensors.get(sensor.id)
+    if (first !== undefined) throw fail(source, { ...at, message: `duplicate id, first used by sensors[${first.index}]` })
+    sensors.set(sensor.id, { index, kind: sensor.kind, district: sensor.district })
+    const segment = segments.get(sensor.segment)
+    if (segment === undefined) throw fail(source, { ...at, message: `segment '${sensor.segment}' does not exist` })
+    if (segment.district !== sensor.district) {
+      throw fail(source, {
+        ...at,
+        message: `district '${sensor.district}' differs from the district '${segment.district}' of its segment '${sensor.segment}'`,
+      })
+    }
+    const allowed = SEGMENT_TYPES_OF_KIND[sensor.kind]
+    if (!allowed.includes(segment.type)) {
+      const want = allowed.map((type) => SEGMENT_WORDS[type]).join(' or ')
+      throw fail(source, {
+        ...at,
+        message: `a ${sensor.kind} sensor must sit on a ${want}, not on ${SEGMENT_WORDS[segment.type]} '${sensor.segment}'`,
+      })
+    }
+  })
+
+  registry.segments.forEach((segment, index) => {
+    segment.riverGauges?.forEach((gauge, k) => {
+      const sensor = sensors.get(gauge)
+      const at = { entry: `segments[${index}]`, id: segment.id }
+      if (sensor === undefined) throw fail(source, { ...at, message: `riverGauges[${k}] '${gauge}' is not a sensor of the registry` })
+      if (sensor.kind !== 'water_level') {
+        throw fail(source, { ...at, message: `riverGauges[${k}] '${gauge}' must be a water_level sensor, not ${sensor.kind}` })
+      }
+    })
+  })
+
+  const boards = new Map<string, number>()
+  registry.boards.forEach((board, index) => {
+    const at = { entry: `boards[${index}]`, id: board.id }
+    const first = boards.get(board.id)
+    if (first !== undefined) throw fail(source, { ...at, message: `duplicate id, first used by boards[${first}]` })
+    boards.set(board.id, index)
+    board.lots.forEach((lot, k) => {
+      const sensor = sensors.get(lot)
+      if (sensor === undefined) throw fail(source, { ...at, message: `lots[${k}] '${lot}' is not a sensor of the registry` })
+      if (sensor.kind !== 'parking') throw fail(source, { ...at, message: `lots[${k}] '${lot}' must be a parking sensor, not ${sensor.kind}` })
+      if (sensor.district !== board.district) {
+        throw fail(source, { ...at, message: `lots[${k}] '${lot}' is in district '${sensor.district}', not '${board.district}'` })
+      }
+    })
+  })
+}
+
+/**
+ * Validates a parsed registry against REGISTRY_SCHEMA and its references; throws CW_ERR_REGISTRY_INVALID
+ * naming the first bad entry (prefixed with `source`, e.g. the file name, when given).
+ */
+export function parseRegistry(json: unknown, source?: string): Registry {
+  const validate = validator()
+  if (!validate(json)) {
+    const err = validate.errors?.[0]
+    throw fail(source, err === undefined ? { message: 'is invalid' } : describe(json, err))
+  }
+  const registry = json as Registry
+  checkReferences(registry, source)
+  return registry
+}
+
+/** Reads, parses and validates a registry file; throws CW_ERR_REGISTRY_INVALID naming the file and the bad entry. */
+export function loadRegistry(path: string): Registry {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw fail(path, { message: `cannot be read (${(err as Error).message})` })
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (err) {
+    throw fail(path, { message: `is not valid JSON (${(err as Error).message})` })
+  }
+  return parseRegistry(json, path)
+}
