@@ -1,0 +1,383 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes'
+import type { Logger } from 'pino'
+import { WebSocketServer, createWebSocketStream } from 'ws'
+import type { Broker, BrokerMessage, MessageHandler, PublishOptions } from '../ports.js'
+import { createHandlerTable, isValidTopicName } from './topic-match.js'
+
+/** A connected MQTT client, as the auth hooks see it. */
+export interface BrokerClient {
+  /** Client identifier of the CONNECT packet (aedes assigns one when it was empty). */
+  readonly id: string
+  /** User name of the CONNECT packet, if any. */
+  readonly username: string | undefined
+  /** Peer address (TCP or the websocket's socket). */
+  readonly remoteAddress: string | undefined
+}
+
+/** Options of the embedded broker. */
+export interface EmbeddedBrokerOptions {
+  /** Address of the TCP and websocket listeners; default 127.0.0.1. */
+  host?: string
+  /** TCP port; 0 picks a free one (read it from `port` after `start()`); default 1883. */
+  port?: number
+  /** MQTT-over-websocket port; 0 picks a free one; unset: no websocket listener. */
+  wsPort?: number
+  /**
+   * Largest MQTT packet a client may send, in bytes, fixed header included; a client that announces a bigger one
+   * is disconnected and counted in `stats.oversizedPackets`; default 262144 (256 KiB, SPEC §4).
+   */
+  maxPacketBytes?: number
+  /** Parent logger; the broker logs through a `{ module: 'embedded-broker' }` child. */
+  logger: Logger
+  /** Accepts or refuses a CONNECT; false answers CONNACK 5 "not authorized" [MQTT-3.2.2-5]; default accept all. */
+  authenticate?: (client: BrokerClient, password: Buffer | undefined) => boolean | Promise<boolean>
+  /**
+   * Authorizes a client PUBLISH before any handler runs; false closes the connection, as MQTT 3.1.1 has no
+   * negative acknowledgement [MQTT-3.3.5-2]; `client` is null for the will of a client long gone; default allow all.
+   */
+  authorizePublish?: (client: BrokerClient | null, message: BrokerMessage) => boolean | Promise<boolean>
+  /** Authorizes one filter of a SUBSCRIBE; false grants it as failure 0x80 [MQTT-3.9.3]; default allow all. */
+  authorizeSubscribe?: (client: BrokerClient, filter: string) => boolean | Promise<boolean>
+}
+
+/** Every default of the embedded broker in one place. */
+export const EMBEDDED_BROKER_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 1883,
+  maxPacketBytes: 262_144,
+} as const
+
+/** Counters of the embedded broker, for /metrics. */
+export interface EmbeddedBrokerStats {
+  /** Clients connected now (CONNACK sent). */
+  clients: number
+  /** Connections closed because they sent a packet above `maxPacketBytes`. */
+  oversizedPackets: number
+  /** PUBLISH packets received from clients (wills included). */
+  messagesIn: number
+}
+
+/** The embedded aedes broker behind the Broker port, plus what the durability path needs to shed load. */
+export interface EmbeddedBroker extends Broker {
+  readonly kind: 'embedded'
+  /** TCP port: the bound one after `start()` (0 resolved), the configured one before. */
+  readonly port: number
+  /** Websocket port, bound after `start()`; undefined without a websocket listener. */
+  readonly wsPort: number | undefined
+  readonly stats: EmbeddedBrokerStats
+  /** Whether new connections are being refused. */
+  readonly refusing: boolean
+  /** While true, every CONNECT is answered CONNACK 3 "server unavailable" and closed [MQTT-3.2.2-5]. */
+  refuseConnections(refuse: boolean): void
+  /**
+   * Closes client connections (unacknowledged QoS ≥ 1 messages stay with their senders [MQTT-4.4.0-1]);
+   * with `qosPublishersOnly`, only those that have published with QoS ≥ 1. Resolves with how many were closed.
+   */
+  closeClients(options?: { qosPublishersOnly?: boolean }): Promise<number>
+}
+
+/**
+ * A packet-size guard fed with every chunk the broker reads from one connection, in order. It follows the
+ * MQTT framing (one type byte, then the remaining length in up to four 7-bit bytes [MQTT-2.2.3]) and calls
+ * `onOversize` with the announced size as soon as a fixed header announces a packet above `limit`, before
+ * its body is buffered. A malformed length makes it stop watching (aedes' parser rejects the connection).
+ */
+export function packetSizeGuard(limit: number, onOversize: (bytes: number) => void): (chunk: Buffer) => void {
+  let phase: 'type' | 'length' | 'body' = 'type'
+  let remaining = 0
+  let multiplier = 1
+  let lengthBytes = 0
+  let done = false
+  return (chunk) => {
+    let i = 0
+    while (!done && i < chunk.length) {
+      if (phase === 'body') {
+        const take = Math.min(remaining, chunk.length - i)
+        i += take
+        remaining -= take
+        if (remaining === 0) phase = 'type'
+        continue
+      }
+      const byte = chunk[i++] as number
+      if (phase === 'type') {
+        phase = 'length'
+        remaining = 0
+        multiplier = 1
+        lengthBytes = 0
+        continue
+      }
+      remaining += (byte & 0x7f) * multiplier
+      multiplier *= 128
+      lengthBytes++
+      if ((byte & 0x80) !== 0) {
+        if (lengthBytes === 4) done = true
+        continue
+      }
+      const total = 1 + lengthBytes + remaining
+      if (total > limit) {
+        done = true
+        onOversize(total)
+        return
+      }
+      phase = remaining === 0 ? 'type' : 'body'
+    }
+  }
+}
+
+function listen(server: NetServer | HttpServer, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve((server.address() as AddressInfo).port)
+    })
+  })
+}
+
+function closeServer(server: NetServer | HttpServer): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()))
+}
+
+function toBuffer(payload: string | Buffer): Buffer {
+  return typeof payload === 'string' ? Buffer.from(payload) : payload
+}
+
+/**
+ * Creates the embedded MQTT 3.1.1 broker (aedes) with a TCP listener and, with `wsPort`, an MQTT-over-websocket
+ * listener. It is a full broker: every topic is relayed between clients. `subscribe()` registers engine handlers
+ * that run on every client PUBLISH of a matching topic inside aedes' `authorizePublish` hook, which aedes awaits
+ * before it sends PUBACK (QoS 1) or PUBREC (QoS 2) and before it routes the message, so durable work done by a
+ * handler precedes the acknowledgement (SPEC §5). A failing handler is logged and the message still acknowledged
+ * and relayed. Messages the engine publishes go to client subscribers only, never to engine handlers.
+ * `subscribe()` may be called before `start()`; do so to have no message arrive unhandled.
+ */
+export function createEmbeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBroker {
+  const host = options.host ?? EMBEDDED_BROKER_DEFAULTS.host
+  const maxPacketBytes = options.maxPacketBytes ?? EMBEDDED_BROKER_DEFAULTS.maxPacketBytes
+  const log = options.logger.child({ module: 'embedded-broker' })
+  const table = createHandlerTable()
+  const connections = new Map<Duplex, Client>()
+  const remoteAddresses = new WeakMap<Duplex, string | undefined>()
+  const usernames = new WeakMap<Client, string | undefined>()
+  const qosPublishers = new WeakSet<Client>()
+  const oversized = new WeakSet<Duplex>()
+  const stats = { oversizedPackets: 0, messagesIn: 0 }
+  let port = options.port ?? EMBEDDED_BROKER_DEFAULTS.port
+  let wsPort = options.wsPort
+  let aedes: Aedes | undefined
+  let tcpServer: NetServer | undefined
+  let httpServer: HttpServer | undefined
+  let wsServer: WebSocketServer | undefined
+  let refusing = false
+  let closing: Promise<void> | undefined
+
+  function clientView(client: Client): BrokerClient {
+    return { id: client.id, username: usernames.get(client), remoteAddress: remoteAddresses.get(client.conn) }
+  }
+
+  function authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void {
+    if (refusing) {
+      // CONNACK 3 "Server unavailable", then close [MQTT-3.2.2-5]
+      done(Object.assign(new Error('server unavailable: not accepting connections'), { returnCode: 3 }) as AuthenticateError, false)
+      return
+    }
+    usernames.set(client, username)
+    const hook = options.authenticate
+    if (hook === undefined) return done(null, true)
+    Promise.resolve()
+      .then(() => hook(clientView(client), password))
+      .then(
+        (ok) => done(null, ok === true),
+        (err: unknown) => {
+          log.error({ err, clientId: client.id }, 'authenticate hook failed')
+          done(Object.assign(new Error('server unavailable'), { returnCode: 3 }) as AuthenticateError, false)
+        },
+      )
+  }
+
+  async function admitPublish(client: Client | null, packet: PublishPacket): Promise<Error | null> {
+    if (client !== null && oversized.has(client.conn)) return new Error('packet above the size limit')
+    // $SYS/ is the broker's own namespace (aedes' default check, kept because this hook replaces it)
+    if (packet.topic.startsWith('$SYS/')) return new Error('$SYS/ topic is reserved')
+    const message: BrokerMessage = { topic: packet.topic, payload: toBuffer(packet.payload), qos: packet.qos }
+    const hook = options.authorizePublish
+    if (hook !== undefined) {
+      let ok: boolean
+      try {
+        ok = await hook(client === null ? null : clientView(client), message)
+      } catch (err) {
+        log.error({ err, topic: packet.topic }, 'authorizePublish hook failed')
+        ok = false
+      }
+      // [MQTT-3.3.5-2] no negative acknowledgement in 3.1.1: close the connection
+      if (!ok) return new Error(`not authorized to publish on ${packet.topic}`)
+    }
+    if (client !== null) {
+      stats.messagesIn++
+      if (packet.qos > 0) qosPublishers.add(client)
+    }
+    const handlers = table.matching(packet.topic)
+    if (handlers.length > 0) {
+      await table.run(handlers, message, (err) => log.error({ err, topic: packet.topic, clientId: client?.id }, 'message handler failed'))
+    }
+    return null
+  }
+
+  function accept(conn: Duplex, remoteAddress: string | undefined, req?: IncomingMessage): void {
+    if (aedes === undefined || closing !== undefined) {
+      conn.destroy()
+      return
+    }
+    remoteAddresses.set(conn, remoteAddress)
+    const client = aedes.handle(conn, req)
+    connections.set(conn, client)
+    conn.once('close', () => connections.delete(conn))
+    // Attached after aedes' 'readable' listener, so the stream stays paused and 'data' fires inside each
+    // conn.read() aedes makes, before the bytes reach its parser: the guard sees every byte first.
+    conn.on(
+      'data',
+      packetSizeGuard(maxPacketBytes, (bytes) => {
+        if (oversized.has(conn)) return
+        oversized.add(conn)
+        stats.oversizedPackets++
+        log.warn({ clientId: client.id ?? undefined, remoteAddress, bytes, limit: maxPacketBytes }, 'packet above the size limit, connection closed')
+        conn.destroy()
+      }),
+    )
+  }
+
+  async function start(): Promise<void> {
+    if (aedes !== undefined) return
+    const broker = await Aedes.createBroker({
+      authenticate,
+      authorizePublish(client, packet, callback) {
+        admitPublish(client, packet).then(callback, (err: Error) => callback(err))
+      },
+      authorizeSubscribe(client, subscription, callback) {
+        const hook = options.authorizeSubscribe
+        if (hook === undefined) return callback(null, subscription)
+        Promise.resolve()
+          .then(() => hook(clientView(client), subscription.topic))
+          .then(
+            (ok) => callback(null, ok ? subscription : null),
+            (err: unknown) => {
+              log.error({ err, filter: subscription.topic }, 'authorizeSubscribe hook failed')
+              callback(null, null)
+            },
+          )
+      },
+    })
+    broker.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'))
+    broker.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'))
+    aedes = broker
+    try {
+      tcpServer = createNetServer({ noDelay: true }, (socket) => accept(socket, socket.remoteAddress))
+      port = await listen(tcpServer, port, host)
+      if (wsPort !== undefined) {
+        httpServer = createHttpServer((_req, res) => {
+          res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over websocket: upgrade required\n')
+        })
+        wsServer = new WebSocketServer({
+          server: httpServer,
+          // one MQTT packet per websocket message from common clients; the guard still checks the MQTT framing
+          maxPayload: maxPacketBytes,
+          // [MQTT-6.0.0-3] the subprotocol is "mqtt" ("mqttv3.1" for 3.1 clients)
+          handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
+        })
+        wsServer.on('connection', (ws, req) => {
+          const stream = createWebSocketStream(ws)
+          ws.on('error', (err: Error & { code?: string }) => {
+            if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' && !oversized.has(stream)) {
+              oversized.add(stream)
+              stats.oversizedPackets++
+              log.warn({ remoteAddress: req.socket.remoteAddress, limit: maxPacketBytes }, 'websocket message above the size limit, connection closed')
+            }
+          })
+          accept(stream, req.socket.remoteAddress, req)
+        })
+        wsServer.on('error', (err) => log.error({ err }, 'websocket server error'))
+        wsPort = await listen(httpServer, wsPort, host)
+      }
+    } catch (err) {
+      await close()
+      throw err
+    }
+    log.info({ host, port, wsPort }, 'embedded mqtt broker listening')
+  }
+
+  function close(): Promise<void> {
+    if (aedes === undefined) return Promise.resolve()
+    closing ??= shutdown(aedes).finally(() => {
+      closing = undefined
+    })
+    return closing
+  }
+
+  async function shutdown(broker: Aedes): Promise<void> {
+    const closed: Promise<void>[] = []
+    if (tcpServer?.listening) closed.push(closeServer(tcpServer))
+    if (httpServer?.listening) closed.push(closeServer(httpServer))
+    for (const ws of wsServer?.clients ?? []) ws.terminate()
+    wsServer?.close()
+    await new Promise<void>((resolve) => broker.close(() => resolve()))
+    for (const conn of connections.keys()) conn.destroy()
+    await Promise.all(closed)
+    aedes = undefined
+    tcpServer = undefined
+    httpServer = undefined
+    wsServer = undefined
+    log.info('embedded mqtt broker closed')
+  }
+
+  return {
+    kind: 'embedded',
+    get connected() {
+      return aedes !== undefined && closing === undefined
+    },
+    get port() {
+      return port
+    },
+    get wsPort() {
+      return wsPort
+    },
+    get stats() {
+      return { clients: aedes?.connectedClients ?? 0, ...stats }
+    },
+    get refusing() {
+      return refusing
+    },
+    start,
+    async subscribe(filter: string, handler: MessageHandler) {
+      table.add(filter, handler)
+    },
+    publish(topic: string, payload: string | Buffer, publishOptions: PublishOptions = {}) {
+      return new Promise<void>((resolve, reject) => {
+        if (aedes === undefined || closing !== undefined) return reject(new Error('embedded broker is not running'))
+        if (!isValidTopicName(topic)) return reject(new Error(`invalid MQTT topic name '${topic}'`))
+        const packet: PublishPacket = {
+          cmd: 'publish',
+          topic,
+          payload: toBuffer(payload),
+          qos: publishOptions.qos ?? 0,
+          retain: publishOptions.retain ?? false,
+          dup: false,
+        }
+        aedes.publish(packet, (err) => (err ? reject(err) : resolve()))
+      })
+    },
+    refuseConnections(refuse: boolean) {
+      if (refuse !== refusing) log.warn({ refuse }, refuse ? 'refusing new mqtt connections' : 'accepting mqtt connections again')
+      refusing = refuse
+    },
+    async closeClients(closeOptions: { qosPublishersOnly?: boolean } = {}) {
+      const targets = [...connections.values()].filter((client) => closeOptions.qosPublishersOnly !== true || qosPublishers.has(client))
+      await Promise.all(targets.map((client) => new Promise<void>((resolve) => client.close(() => resolve()))))
+      if (targets.length > 0) log.warn({ closed: targets.length, qosPublishersOnly: closeOptions.qosPublishersOnly === true }, 'closed mqtt client connections')
+      return targets.length
+    },
+    close,
+  }
+}

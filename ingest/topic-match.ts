@@ -1,0 +1,91 @@
+import type { BrokerMessage, MessageHandler } from '../ports.js'
+
+/** Longest topic name or filter in UTF-8 bytes [MQTT-1.5.3]. */
+const MAX_TOPIC_BYTES = 65_535
+
+/**
+ * Whether `topic` (a topic name) matches `filter` (a topic filter with `+` and `#`), per MQTT 3.1.1 §4.7.
+ * `sport/#` matches `sport` [MQTT-4.7.1-2]; `+` matches one whole level, an empty one included;
+ * a filter starting with a wildcard never matches a topic starting with `$` [MQTT-4.7.2-1].
+ */
+export function topicMatches(filter: string, topic: string): boolean {
+  if (topic.charCodeAt(0) === 36 && (filter.charCodeAt(0) === 43 || filter.charCodeAt(0) === 35)) return false
+  const f = filter.split('/')
+  const t = topic.split('/')
+  for (let i = 0; i < f.length; i++) {
+    const level = f[i]
+    if (level === '#') return true
+    if (i >= t.length) return false
+    if (level !== '+' && level !== t[i]) return false
+  }
+  return f.length === t.length
+}
+
+function utf8Ok(value: string): boolean {
+  // [MQTT-1.5.3-2] no U+0000; [MQTT-4.7.3-1] at least one character
+  return value.length > 0 && !value.includes('\u0000') && Buffer.byteLength(value, 'utf8') <= MAX_TOPIC_BYTES
+}
+
+/** Whether `filter` is a valid topic filter: `#` alone and last [MQTT-4.7.1-2], `+` a whole level [MQTT-4.7.1-3]. */
+export function isValidTopicFilter(filter: string): boolean {
+  if (!utf8Ok(filter)) return false
+  const levels = filter.split('/')
+  return levels.every((level, i) => {
+    if (level.includes('#')) return level === '#' && i === levels.length - 1
+    if (level.includes('+')) return level === '+'
+    return true
+  })
+}
+
+/** Whether `topic` is a valid topic name for PUBLISH: no wildcards [MQTT-3.3.2-2]. */
+export function isValidTopicName(topic: string): boolean {
+  return utf8Ok(topic) && !topic.includes('+') && !topic.includes('#')
+}
+
+/** The engine's own subscriptions, local to an adapter: topic filters and their handlers. */
+export interface HandlerTable {
+  /** Distinct filters, in subscription order. */
+  readonly filters: readonly string[]
+  has(filter: string): boolean
+  add(filter: string, handler: MessageHandler): void
+  /** Handlers of every filter matching `topic`; a handler subscribed twice appears twice. */
+  matching(topic: string): MessageHandler[]
+  /**
+   * Runs `handlers` concurrently on `message` and settles when all have settled; never rejects.
+   * A throw or rejection goes to `onError`, so one failing handler neither blocks nor hides the others.
+   */
+  run(handlers: readonly MessageHandler[], message: BrokerMessage, onError: (err: unknown) => void): Promise<void>
+}
+
+/** Creates an empty handler table. */
+export function createHandlerTable(): HandlerTable {
+  const entries: { filter: string; handler: MessageHandler }[] = []
+  const filters: string[] = []
+
+  async function runOne(handler: MessageHandler, message: BrokerMessage, onError: (err: unknown) => void): Promise<void> {
+    try {
+      await handler(message)
+    } catch (err) {
+      onError(err)
+    }
+  }
+
+  return {
+    filters,
+    has: (filter) => filters.includes(filter),
+    add(filter, handler) {
+      if (!isValidTopicFilter(filter)) throw new Error(`invalid MQTT topic filter '${filter}'`)
+      if (!filters.includes(filter)) filters.push(filter)
+      entries.push({ filter, handler })
+    },
+    matching(topic) {
+      const found: MessageHandler[] = []
+      for (const entry of entries) if (topicMatches(entry.filter, topic)) found.push(entry.handler)
+      return found
+    },
+    async run(handlers, message, onError) {
+      if (handlers.length === 1) return runOne(handlers[0] as MessageHandler, message, onError)
+      await Promise.all(handlers.map((handler) => runOne(handler, message, onError)))
+    },
+  }
+}

@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest'
+import { createHandlerTable, isValidTopicFilter, isValidTopicName, topicMatches } from '../../ingest/topic-match.js'
+import type { BrokerMessage } from '../../ports.js'
+
+describe('topicMatches', () => {
+  it.each([
+    // the examples of MQTT 3.1.1 §4.7.1
+    ['sport/tennis/player1/#', 'sport/tennis/player1', true],
+    ['sport/tennis/player1/#', 'sport/tennis/player1/ranking', true],
+    ['sport/tennis/player1/#', 'sport/tennis/player1/score/wimbledon', true],
+    ['sport/#', 'sport', true],
+    ['#', 'sport/tennis', true],
+    ['sport/tennis/+', 'sport/tennis/player1', true],
+    ['sport/tennis/+', 'sport/tennis/player1/ranking', false],
+    ['sport/+', 'sport', false],
+    ['sport/+', 'sport/', true],
+    ['+/+', '/finance', true],
+    ['/+', '/finance', true],
+    ['+', '/finance', false],
+    // [MQTT-4.7.2-1] wildcards at the first level never match $ topics
+    ['#', '$SYS/broker/clients', false],
+    ['+/monitor/Clients', '$SYS/monitor/Clients', false],
+    ['$SYS/#', '$SYS/monitor/Clients', true],
+    ['$SYS/monitor/+', '$SYS/monitor/Clients', true],
+    // the engine's own filters
+    ['city/+/+/+', 'city/xihu/water_level/WL-0012', true],
+    ['city/+/+/+', 'city/xihu/gateway/GW-1', true],
+    ['city/+/+/+', 'city/xihu/water_level', false],
+    ['city/#', 'citywater/deadletter/schema', false],
+    ['city/xihu/+/WL-1', 'city/xihu/flow/WL-1', true],
+    ['exact/topic', 'exact/topic', true],
+    ['exact/topic', 'exact/Topic', false],
+    ['a//b', 'a//b', true],
+    ['a/+/b', 'a//b', true],
+  ])('%s against %s is %s', (filter, topic, expected) => {
+    expect(topicMatches(filter, topic)).toBe(expected)
+  })
+})
+
+describe('isValidTopicFilter', () => {
+  it.each([
+    ['#', true],
+    ['sport/#', true],
+    ['+', true],
+    ['+/tennis/#', true],
+    ['sport/+/player1', true],
+    ['/', true],
+    ['sport/tennis#', false],
+    ['sport/tennis/#/ranking', false],
+    ['sport+', false],
+    ['', false],
+    ['a\u0000b', false],
+  ])('%j is %s', (filter, expected) => {
+    expect(isValidTopicFilter(filter)).toBe(expected)
+  })
+})
+
+describe('isValidTopicName', () => {
+  it.each([
+    ['city/xihu/water_level/WL-1', true],
+    ['/', true],
+    ['city/+/x', false],
+    ['city/#', false],
+    ['', false],
+    ['x'.repeat(65_536), false],
+  ])('%j is %s', (topic, expected) => {
+    expect(isValidTopicName(topic)).toBe(expected)
+  })
+})
+
+describe('createHandlerTable', () => {
+  const message: BrokerMessage = { topic: 'city/xihu/flow/F-1', payload: Buffer.from('{}'), qos: 1 }
+
+  it('returns the handlers of every matching filter', () => {
+    const table = createHandlerTable()
+    const a = (): void => {}
+    const b = (): void => {}
+    const c = (): void => {}
+    table.add('city/#', a)
+    table.add('city/+/flow/+', b)
+    table.add('city/+/water_level/+', c)
+    expect(table.matching(message.topic)).toEqual([a, b])
+    expect(table.filters).toEqual(['city/#', 'city/+/flow/+', 'city/+/water_level/+'])
+  })
+
+  it('rejects an invalid filter', () => {
+    expect(() => createHandlerTable().add('city/#/x', () => {})).toThrow(/invalid MQTT topic filter/)
+  })
+
+  it('runs every handler although one throws and one rejects, and reports both errors', async () => {
+    const table = createHandlerTable()
+    const seen: string[] = []
+    table.add('city/#', () => {
+      throw new Error('sync')
+    })
+    table.add('city/#', async () => {
+      throw new Error('async')
+    })
+    table.add('city/#', async (m) => {
+      seen.push(m.topic)
+    })
+    const errors: unknown[] = []
+    await table.run(table.matching(message.topic), message, (err) => errors.push(err))
+    expect(seen).toEqual([message.topic])
+    expect(errors.map((e) => (e as Error).message).sort()).toEqual(['async', 'sync'])
+  })
+})
