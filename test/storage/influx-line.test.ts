@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest'
+import { LineEncodingError, encodeReading, escapeKey, escapeMeasurement, quoteFieldString } from '../../storage/influx-line.js'
+import { reading } from './storage-fixtures.js'
+
+const TS = 1764237600000
+
+describe('line protocol encoding', () => {
+  it.each([
+    ['a float field', reading({ ts: TS, fields: { level_m: 3.91 } }),
+      'water_level,district=xihu,segment=xixi-river-2,sensor=WL-0001 level_m=3.91,quality="good",quality_reason="",ts_source="device" 1764237600000'],
+    ['an integral float stays unsuffixed (a float)', reading({ ts: TS, fields: { level_m: 3 } }),
+      'water_level,district=xihu,segment=xixi-river-2,sensor=WL-0001 level_m=3,quality="good",quality_reason="",ts_source="device" 1764237600000'],
+    ['parking occupied and capacity as integers', reading({ ts: TS, kind: 'parking', sensor: 'P-07', segment: 'zone-4', fields: { occupied: 42, capacity: 420 } }),
+      'parking,district=xihu,segment=zone-4,sensor=P-07 occupied=42i,capacity=420i,quality="good",quality_reason="",ts_source="device" 1764237600000'],
+    ['several fields, server time source', reading({ ts: TS, kind: 'flow', fields: { flow_m3s: 12.5, velocity_ms: 0.8 }, tsSource: 'server' }),
+      'flow,district=xihu,segment=xixi-river-2,sensor=WL-0001 flow_m3s=12.5,velocity_ms=0.8,quality="good",quality_reason="",ts_source="server" 1764237600000'],
+    ['very large and very small floats', reading({ ts: TS, fields: { level_m: 1e21 } }),
+      'water_level,district=xihu,segment=xixi-river-2,sensor=WL-0001 level_m=1e+21,quality="good",quality_reason="",ts_source="device" 1764237600000'],
+    ['commas, spaces and equals signs in tags', reading({ ts: TS, sensor: 'WL 1,a=b', segment: 'x=y z' }),
+      'water_level,district=xihu,segment=x\\=y\\ z,sensor=WL\\ 1\\,a\\=b level_m=3.91,quality="good",quality_reason="",ts_source="device" 1764237600000'],
+    ['quotes and backslashes in string fields', reading({ ts: TS, quality: 'suspect', qualityReason: 'spike "x" \\ y' }),
+      'water_level,district=xihu,segment=xixi-river-2,sensor=WL-0001 level_m=3.91,quality="suspect",quality_reason="spike \\"x\\" \\\\ y",ts_source="device" 1764237600000'],
+    ['an empty tag value is left out', reading({ ts: TS, segment: '' }),
+      'water_level,district=xihu,sensor=WL-0001 level_m=3.91,quality="good",quality_reason="",ts_source="device" 1764237600000'],
+    ['a fractional millisecond timestamp is truncated', reading({ ts: TS + 0.7 }),
+      'water_level,district=xihu,segment=xixi-river-2,sensor=WL-0001 level_m=3.91,quality="good",quality_reason="",ts_source="device" 1764237600000'],
+  ])('encodes %s', (_name, r, line) => {
+    expect(encodeReading(r)).toBe(line)
+  })
+
+  it.each([
+    ['a non-integer occupied', reading({ kind: 'parking', fields: { occupied: 4.5 } }), /integer/],
+    ['a NaN field', reading({ fields: { level_m: Number.NaN } }), /finite/],
+    ['an infinite field', reading({ fields: { level_m: Number.POSITIVE_INFINITY } }), /finite/],
+    ['a newline in a tag', reading({ sensor: 'a\nb' }), /cannot be encoded/],
+    ['a trailing backslash in a tag', reading({ sensor: 'a\\' }), /cannot be encoded/],
+  ])('refuses %s', (_name, r, message) => {
+    expect(() => encodeReading(r)).toThrow(LineEncodingError)
+    expect(() => encodeReading(r)).toThrow(message)
+  })
+
+  it.each([
+    ['plain', 'plain', 'plain', '"plain"'],
+    ['a b', 'a\\ b', 'a\\ b', '"a b"'],
+    ['a,b', 'a\\,b', 'a\\,b', '"a,b"'],
+    ['a=b', 'a=b', 'a\\=b', '"a=b"'],
+    ['say "hi"', 'say\\ "hi"', 'say\\ "hi"', '"say \\"hi\\""'],
+  ])('escapes %j as measurement, key and string', (raw, measurement, key, str) => {
+    expect(escapeMeasurement(raw)).toBe(measurement)
+    expect(escapeKey(raw)).toBe(key)
+    expect(quoteFieldString(raw)).toBe(str)
+  })
+})
