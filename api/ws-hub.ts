@@ -1,0 +1,262 @@
+import type { Logger } from 'pino'
+import type { WebSocket } from 'ws'
+import { AppError } from '../errors.js'
+
+/** Websocket channels of SPEC §12. */
+export const CHANNELS = ['indices', 'alerts', 'parking', 'readings'] as const
+export type Channel = (typeof CHANNELS)[number]
+export type EventType = 'index' | 'alert' | 'parking' | 'reading'
+
+const CHANNEL_OF: Record<EventType, Channel> = { index: 'indices', alert: 'alerts', parking: 'parking', reading: 'readings' }
+
+/** An engine event as the hub receives it. */
+export interface HubEvent {
+  type: EventType
+  /** Conflation key: the latest event per key replaces older unsent ones (sensor id, segment id, lot id). */
+  key: string
+  district: string
+  /** The sensor, for the `sensors` filter; absent for events that are not about one sensor. */
+  sensor?: string
+  data: unknown
+}
+
+/** A client's subscription; null means no filter. */
+export interface Subscription {
+  channels: ReadonlySet<Channel>
+  districts: ReadonlySet<string> | null
+  sensors: ReadonlySet<string> | null
+}
+
+/** Produces the current state of a channel for a subscription. */
+export type SnapshotProvider = (subscription: Subscription) => unknown[]
+
+/** Options of the hub. */
+export interface WsHubOptions {
+  logger: Logger
+  /** Bytes buffered on a socket above which events are queued and conflated; read live, so it can be tuned at run time. Default 1 MiB. */
+  highWaterBytes?: number
+  /** Alert events kept for `since` resumption. Default 10,000. */
+  replayBufferSize?: number
+  /** Queued alert events per client above which the client is closed with 1013. Default 10,000. */
+  maxQueuedAlerts?: number
+  /** How often queued events of slow clients are retried, in milliseconds. Default 50. */
+  drainIntervalMs?: number
+  /** Seq to start from, e.g. restored after a restart. Default 0. */
+  initialSeq?: number
+}
+
+interface Client {
+  socket: WebSocket
+  subscription: Subscription | undefined
+  /** Conflated events waiting for a slow socket: key → frame, in first-queued order. */
+  pending: Map<string, string>
+  /** Alert frames waiting for a slow socket; never dropped. */
+  alerts: string[]
+}
+
+export interface WsHub {
+  /** Current engine event seq. */
+  readonly seq: number
+  readonly clients: number
+  /** Number of clients subscribed to a channel. */
+  subscribers(channel: Channel): number
+  setSnapshotProvider(channel: Channel, provider: SnapshotProvider): void
+  /** Sends an event to every matching client; returns its seq. */
+  publish(event: HubEvent): number
+  /** Serves one websocket connection. */
+  accept(socket: WebSocket): void
+  close(): void
+}
+
+/** Parses a client's subscribe message into a Subscription, or throws CW_ERR_WS_MESSAGE. */
+export function parseSubscribe(raw: string): { subscription: Subscription; since?: number } {
+  let msg: unknown
+  try {
+    msg = JSON.parse(raw)
+  } catch {
+    throw new AppError('CW_ERR_WS_MESSAGE', ['not JSON'])
+  }
+  if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) throw new AppError('CW_ERR_WS_MESSAGE', ['expected a JSON object'])
+  const m = msg as Record<string, unknown>
+  if (m.type !== 'subscribe') throw new AppError('CW_ERR_WS_MESSAGE', [`unknown type '${String(m.type)}'; expected 'subscribe'`], [{ path: 'type' }])
+  const list = (key: string): string[] | null => {
+    const v = m[key]
+    if (v === undefined) return null
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new AppError('CW_ERR_WS_MESSAGE', [`${key} must be an array of strings`], [{ path: key }])
+    return v as string[]
+  }
+  const channels = list('channels')
+  const unknown = channels?.filter((c) => !(CHANNELS as readonly string[]).includes(c)) ?? []
+  if (unknown.length > 0) throw new AppError('CW_ERR_WS_MESSAGE', [`unknown channel '${unknown[0]}'; channels are ${CHANNELS.join(', ')}`], [{ path: 'channels' }])
+  const districts = list('districts')
+  const sensors = list('sensors')
+  if (m.since !== undefined && (typeof m.since !== 'number' || !Number.isInteger(m.since) || m.since < 0)) {
+    throw new AppError('CW_ERR_WS_MESSAGE', ['since must be a non-negative integer seq'], [{ path: 'since' }])
+  }
+  const subscription: Subscription = {
+    channels: new Set((channels ?? CHANNELS) as Channel[]),
+    districts: districts === null ? null : new Set(districts),
+    sensors: sensors === null ? null : new Set(sensors),
+  }
+  return m.since === undefined ? { subscription } : { subscription, since: m.since as number }
+}
+
+/** True when the event passes the subscription's filters. */
+export function matches(subscription: Subscription, event: Pick<HubEvent, 'type' | 'district' | 'sensor'>): boolean {
+  if (!subscription.channels.has(CHANNEL_OF[event.type])) return false
+  if (subscription.districts !== null && !subscription.districts.has(event.district)) return false
+  if (subscription.sensors !== null && event.sensor !== undefined && !subscription.sensors.has(event.sensor)) return false
+  return true
+}
+
+/**
+ * The websocket fan-out of SPEC §12: snapshot then events with a rising seq, filters per client,
+ * conflation of readings, indices and parking for slow clients, alert events never dropped
+ * (a client too far behind is closed with 1013 and resumes with `since`).
+ */
+export function createWsHub(options: WsHubOptions): WsHub {
+  const log = options.logger.child({ module: 'ws-hub' })
+  const replaySize = options.replayBufferSize ?? 10_000
+  const maxQueuedAlerts = options.maxQueuedAlerts ?? 10_000
+  const highWater = (): number => options.highWaterBytes ?? 1_048_576
+  const clients = new Set<Client>()
+  const providers = new Map<Channel, SnapshotProvider>()
+  const replay: { seq: number; district: string; sensor?: string; frame: string }[] = []
+  const perChannel: Record<Channel, number> = { indices: 0, alerts: 0, parking: 0, readings: 0 }
+  let seq = options.initialSeq ?? 0
+  const drainTimer = setInterval(drainAll, options.drainIntervalMs ?? 50)
+  drainTimer.unref()
+
+  function send(client: Client, frame: string): void {
+    client.socket.send(frame, (err) => {
+      if (err) log.debug({ err }, 'ws send failed')
+    })
+  }
+
+  function drain(client: Client): void {
+    const socket = client.socket
+    while (client.alerts.length > 0 && socket.bufferedAmount < highWater()) send(client, client.alerts.shift() as string)
+    if (client.alerts.length > 0) return
+    for (const [key, frame] of client.pending) {
+      if (socket.bufferedAmount >= highWater()) return
+      client.pending.delete(key)
+      send(client, frame)
+    }
+  }
+
+  function drainAll(): void {
+    for (const client of clients) if (client.pending.size > 0 || client.alerts.length > 0) drain(client)
+  }
+
+  function deliver(client: Client, event: HubEvent, frame: string): void {
+    const slow = client.socket.bufferedAmount >= highWater() || client.pending.size > 0 || client.alerts.length > 0
+    if (!slow) return send(client, frame)
+    if (event.type === 'alert') {
+      client.alerts.push(frame)
+      if (client.alerts.length > maxQueuedAlerts) {
+        log.warn({ queued: client.alerts.length }, 'ws client too far behind, closing')
+        client.socket.close(1013, 'too far behind; reconnect with since')
+        remove(client)
+      }
+      return
+    }
+    const key = `${event.type}:${event.key}`
+    client.pending.delete(key)
+    client.pending.set(key, frame)
+  }
+
+  function setSubscription(client: Client, subscription: Subscription | undefined): void {
+    for (const c of client.subscription?.channels ?? []) perChannel[c] -= 1
+    client.subscription = subscription
+    for (const c of subscription?.channels ?? []) perChannel[c] += 1
+  }
+
+  function remove(client: Client): void {
+    if (!clients.delete(client)) return
+    setSubscription(client, undefined)
+  }
+
+  function snapshot(subscription: Subscription): Record<string, unknown[]> {
+    const data: Record<string, unknown[]> = {}
+    for (const channel of subscription.channels) data[channel] = providers.get(channel)?.(subscription) ?? []
+    return data
+  }
+
+  function subscribe(client: Client, raw: string): void {
+    let parsed: ReturnType<typeof parseSubscribe>
+    try {
+      parsed = parseSubscribe(raw)
+    } catch (err) {
+      const e = err as AppError
+      send(client, JSON.stringify({ type: 'error', error: e.code, message: e.message, details: e.details }))
+      return
+    }
+    const { subscription, since } = parsed
+    setSubscription(client, subscription)
+    client.pending.clear()
+    client.alerts = []
+    const oldest = replay[0]?.seq ?? seq + 1
+    const canResume = since !== undefined && since <= seq && since + 1 >= oldest
+    if (canResume) {
+      send(client, JSON.stringify({ type: 'snapshot', seq, resumed: true, data: snapshot(subscription) }))
+      for (const item of replay) if (item.seq > since && matches(subscription, { type: 'alert', district: item.district, ...(item.sensor ? { sensor: item.sensor } : {}) })) send(client, item.frame)
+      return
+    }
+    const frame: Record<string, unknown> = { type: 'snapshot', seq, data: snapshot(subscription) }
+    if (since !== undefined) frame.resumed = false
+    send(client, JSON.stringify(frame))
+  }
+
+  return {
+    get seq() {
+      return seq
+    },
+    get clients() {
+      return clients.size
+    },
+    subscribers(channel) {
+      return perChannel[channel]
+    },
+    setSnapshotProvider(channel, provider) {
+      providers.set(channel, provider)
+    },
+    publish(event) {
+      seq += 1
+      const channel = CHANNEL_OF[event.type]
+      if (event.type === 'alert') {
+        const frame = JSON.stringify({ type: event.type, seq, data: event.data })
+        replay.push({ seq, district: event.district, ...(event.sensor ? { sensor: event.sensor } : {}), frame })
+        if (replay.length > replaySize) replay.shift()
+      }
+      if (perChannel[channel] === 0) return seq
+      let frame: string | undefined
+      for (const client of clients) {
+        if (client.subscription === undefined || !matches(client.subscription, event)) continue
+        frame ??= JSON.stringify({ type: event.type, seq, data: event.data })
+        deliver(client, event, frame)
+      }
+      return seq
+    },
+    accept(socket) {
+      const client: Client = { socket, subscription: undefined, pending: new Map(), alerts: [] }
+      clients.add(client)
+      socket.on('message', (data, isBinary) => {
+        if (isBinary) {
+          send(client, JSON.stringify({ type: 'error', error: 'CW_ERR_WS_MESSAGE', message: 'Invalid websocket message: binary frames are not accepted', details: [] }))
+          return
+        }
+        subscribe(client, data.toString())
+      })
+      socket.on('close', () => remove(client))
+      socket.on('error', (err) => {
+        log.debug({ err }, 'ws client error')
+        remove(client)
+      })
+    },
+    close() {
+      clearInterval(drainTimer)
+      for (const client of clients) client.socket.close(1001, 'engine shutting down')
+      clients.clear()
+    },
+  }
+}
