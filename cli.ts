@@ -1,0 +1,193 @@
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { buildApp, type App } from './app.js'
+import { buildConfig, envName, type Config } from './config.js'
+import { AppError } from './errors.js'
+
+const USAGE = `citywater: real-time monitoring of a city water network
+
+Usage: citywater <command> [options]
+
+Commands:
+  start      start the engine (embedded MQTT broker unless CITYWATER_MQTT_URL is set)
+  demo       start the engine and the simulator fleet together
+  simulate   publish simulated sensor readings to a broker (citywater simulate --help)
+  bench      the benchmark (arrives with the performance work; see README)
+  dlq        list and replay dead letters (arrives with the durability work; see README)
+  auth       create API tokens and device credentials (arrives with auth; see README)
+
+Configuration comes from CITYWATER_* environment variables (README, "Configuration"),
+or --config FILE.json with the same settings in camelCase; the environment wins.
+Run 'citywater <command> --help' for a command's options.
+`
+
+const START_USAGE = `Usage: citywater start [--config FILE.json]
+
+Starts the engine: MQTT ingest, InfluxDB writer, HTTP API and websocket on
+CITYWATER_HTTP_HOST:CITYWATER_HTTP_PORT (default 127.0.0.1:8080).
+
+Options:
+  --config FILE   JSON settings in camelCase (mqttUrl, httpPort, ...); environment wins
+  --help          this text
+
+Signals: SIGHUP reloads the registry; SIGTERM/SIGINT stop; a second signal exits at once.
+`
+
+const DEMO_USAGE = `Usage: citywater demo [--config FILE.json] [--seed N]
+
+Starts the engine and runs the simulator (scenario normal, real time) against its
+embedded broker, so every sensor of the registry reports at its interval.
+
+Options:
+  --config FILE   JSON settings in camelCase; environment wins
+  --seed N        simulator seed (default 1)
+  --help          this text
+`
+
+/** Prints a one-line error and returns exit status 2 for configuration and registry problems. */
+function configFailure(err: unknown): number {
+  if (err instanceof AppError && (err.code === 'CW_ERR_CONFIG_INVALID' || err.code === 'CW_ERR_REGISTRY_INVALID')) {
+    process.stderr.write(`citywater: ${err.message}\n`)
+    return 2
+  }
+  throw err
+}
+
+/** Checks that the files later parts read exist and parse, naming the variable when not. */
+function checkFiles(config: Config): void {
+  const files: [keyof Config, string | undefined][] = [['rules', config.rules], ['authFile', config.authFile]]
+  for (const [key, path] of files) {
+    if (path === undefined) continue
+    try {
+      JSON.parse(readFileSync(path, 'utf8'))
+    } catch (err) {
+      throw new AppError('CW_ERR_CONFIG_INVALID', [`${envName(key)} '${path}' cannot be read as JSON (${(err as Error).message})`])
+    }
+  }
+}
+
+function parse(argv: string[], options: Record<string, { type: 'string' | 'boolean' }>): { values: Record<string, string | boolean | undefined> } | number {
+  try {
+    const { values } = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean' } }, strict: true, allowPositionals: false })
+    return { values }
+  } catch (err) {
+    process.stderr.write(`citywater: ${(err as Error).message}\n`)
+    return 2
+  }
+}
+
+/** Builds config and app; returns an exit status on configuration errors. */
+async function boot(configFile: string | undefined): Promise<App | number> {
+  let config: Config
+  try {
+    config = buildConfig(process.env, configFile)
+    checkFiles(config)
+    return await buildApp(config)
+  } catch (err) {
+    return configFailure(err)
+  }
+}
+
+/** Runs until a signal: SIGHUP reloads the registry, the first SIGTERM/SIGINT closes, the second exits. */
+function runUntilSignal(app: App, extraClose: () => Promise<void> = async () => {}): Promise<number> {
+  const log = app.logger.child({ module: 'cli' })
+  return new Promise((resolve) => {
+    let stopping = false
+    const stop = (signal: string) => {
+      if (stopping) {
+        log.warn({ signal }, 'second signal, exiting at once')
+        process.exit(130)
+      }
+      stopping = true
+      log.info({ signal }, 'shutting down')
+      extraClose()
+        .then(() => app.close())
+        .then(() => resolve(0), (err: unknown) => {
+          log.error({ err }, 'shutdown failed')
+          resolve(1)
+        })
+    }
+    process.on('SIGTERM', () => stop('SIGTERM'))
+    process.on('SIGINT', () => stop('SIGINT'))
+    process.on('SIGHUP', () => {
+      try {
+        app.reloadRegistry()
+      } catch (err) {
+        log.error({ err: err instanceof AppError ? err.message : err }, 'registry reload failed; keeping the current registry')
+      }
+    })
+  })
+}
+
+async function start(argv: string[]): Promise<number> {
+  const args = parse(argv, { config: { type: 'string' } })
+  if (typeof args === 'number') return args
+  if (args.values.help) {
+    process.stdout.write(START_USAGE)
+    return 0
+  }
+  const app = await boot(args.values.config as string | undefined)
+  if (typeof app === 'number') return app
+  await app.start()
+  return runUntilSignal(app)
+}
+
+async function demo(argv: string[]): Promise<number> {
+  const args = parse(argv, { config: { type: 'string' }, seed: { type: 'string' } })
+  if (typeof args === 'number') return args
+  if (args.values.help) {
+    process.stdout.write(DEMO_USAGE)
+    return 0
+  }
+  const app = await boot(args.values.config as string | undefined)
+  if (typeof app === 'number') return app
+  if (app.config.mqttUrl !== undefined) {
+    process.stderr.write('citywater: demo runs with the embedded broker; unset CITYWATER_MQTT_URL\n')
+    return 2
+  }
+  await app.start()
+  const { runSimulator } = await import('./simulators/run-simulator.js')
+  const abort = new AbortController()
+  const sim = runSimulator({
+    broker: `mqtt://127.0.0.1:${app.mqttPort}`,
+    scenario: 'normal',
+    seed: Number(args.values.seed ?? 1),
+    // Real time: faster event time would run ahead of the clock and be rejected ts_future.
+    speed: 1,
+    qos: 1,
+    registry: app.registry().registry,
+    topicPrefix: app.config.topicPrefix,
+    signal: abort.signal,
+    logger: app.logger,
+  }).catch((err: unknown) => app.logger.error({ err }, 'simulator failed'))
+  return runUntilSignal(app, async () => {
+    abort.abort()
+    await sim
+  })
+}
+
+const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  start,
+  demo,
+  simulate: async (argv) => (await import('./simulators/simulate-cli.js')).simulateCli(argv),
+}
+
+/** The `citywater` bin. */
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE)
+    process.exitCode = command === undefined ? 1 : 0
+    return
+  }
+  const run = SUBCOMMANDS[command]
+  if (run === undefined) {
+    const later = ['bench', 'dlq', 'auth'].includes(command)
+    process.stderr.write(later ? `citywater: '${command}' is not available in this version yet (see README, "Status")\n` : `citywater: unknown command '${command}'\n\n${USAGE}`)
+    process.exitCode = 2
+    return
+  }
+  const code = await run(rest)
+  // Open handles (sockets) must not keep a finished command alive.
+  process.exit(code)
+}
