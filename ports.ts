@@ -27,6 +27,19 @@ export interface PublishOptions {
   retain?: boolean
 }
 
+/**
+ * Thrown by a MessageHandler to withhold the acknowledgement (the write-ahead log is full): the broker drops the
+ * publisher's connection without PUBACK, so the client keeps the message and resends it after reconnecting.
+ */
+export class WithholdAck extends Error {
+  readonly withholdAck = true
+}
+
+/** True for a WithholdAck, also across module copies. */
+export function isWithholdAck(err: unknown): err is WithholdAck {
+  return err instanceof Error && (err as { withholdAck?: unknown }).withholdAck === true
+}
+
 /** The MQTT seam: the embedded aedes broker or an external broker through mqtt.js. */
 export interface Broker {
   /** `embedded` or `external`. */
@@ -38,6 +51,12 @@ export interface Broker {
   /** Delivers every inbound message on `filter` to `handler`; resolves once the subscription is granted. */
   subscribe(filter: string, handler: MessageHandler): Promise<void>
   publish(topic: string, payload: string | Buffer, options?: PublishOptions): Promise<void>
+  /**
+   * Stops (false) or resumes (true) taking messages from publishers. Embedded: refuses new connections and
+   * disconnects QoS ≥ 1 publishers, whose unacknowledged messages stay with them. External: leaves the broker,
+   * whose persistent session keeps the messages until the engine comes back.
+   */
+  setAccepting(accepting: boolean): Promise<void>
   close(): Promise<void>
 }
 

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes'
 import type { Logger } from 'pino'
 import { WebSocketServer, createWebSocketStream } from 'ws'
-import type { Broker, BrokerMessage, MessageHandler, PublishOptions } from '../ports.js'
+import { isWithholdAck, type Broker, type BrokerMessage, type MessageHandler, type PublishOptions } from '../ports.js'
 import { createHandlerTable, isValidTopicName } from './topic-match.js'
 
 /** A connected MQTT client, as the auth hooks see it. */
@@ -221,7 +221,13 @@ export function createEmbeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBr
     }
     const handlers = table.matching(packet.topic)
     if (handlers.length > 0) {
-      await table.run(handlers, message, (err) => log.error({ err, topic: packet.topic, clientId: client?.id }, 'message handler failed'))
+      try {
+        await table.run(handlers, message, (err) => log.error({ err, topic: packet.topic, clientId: client?.id }, 'message handler failed'))
+      } catch (err) {
+        // WithholdAck: no PUBACK; aedes closes the connection and the client resends after reconnecting
+        if (isWithholdAck(err)) return err
+        throw err
+      }
     }
     return null
   }
@@ -332,6 +338,18 @@ export function createEmbeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBr
     log.info('embedded mqtt broker closed')
   }
 
+  function refuseConnections(refuse: boolean): void {
+    if (refuse !== refusing) log.warn({ refuse }, refuse ? 'refusing new mqtt connections' : 'accepting mqtt connections again')
+    refusing = refuse
+  }
+
+  async function closeClients(closeOptions: { qosPublishersOnly?: boolean } = {}): Promise<number> {
+    const targets = [...connections.values()].filter((client) => closeOptions.qosPublishersOnly !== true || qosPublishers.has(client))
+    await Promise.all(targets.map((client) => new Promise<void>((resolve) => client.close(() => resolve()))))
+    if (targets.length > 0) log.warn({ closed: targets.length, qosPublishersOnly: closeOptions.qosPublishersOnly === true }, 'closed mqtt client connections')
+    return targets.length
+  }
+
   return {
     kind: 'embedded',
     get connected() {
@@ -368,15 +386,11 @@ export function createEmbeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBr
         aedes.publish(packet, (err) => (err ? reject(err) : resolve()))
       })
     },
-    refuseConnections(refuse: boolean) {
-      if (refuse !== refusing) log.warn({ refuse }, refuse ? 'refusing new mqtt connections' : 'accepting mqtt connections again')
-      refusing = refuse
-    },
-    async closeClients(closeOptions: { qosPublishersOnly?: boolean } = {}) {
-      const targets = [...connections.values()].filter((client) => closeOptions.qosPublishersOnly !== true || qosPublishers.has(client))
-      await Promise.all(targets.map((client) => new Promise<void>((resolve) => client.close(() => resolve()))))
-      if (targets.length > 0) log.warn({ closed: targets.length, qosPublishersOnly: closeOptions.qosPublishersOnly === true }, 'closed mqtt client connections')
-      return targets.length
+    refuseConnections,
+    closeClients,
+    async setAccepting(accepting: boolean) {
+      refuseConnections(!accepting)
+      if (!accepting) await closeClients({ qosPublishersOnly: true })
     },
     close,
   }

@@ -1,6 +1,6 @@
 import { ErrorWithSubackPacket, connect, type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt'
 import type { Logger } from 'pino'
-import type { Broker, BrokerMessage, MessageHandler, PublishOptions } from '../ports.js'
+import { isWithholdAck, type Broker, type BrokerMessage, type MessageHandler, type PublishOptions } from '../ports.js'
 import { createHandlerTable, isValidTopicName } from './topic-match.js'
 
 /** Options of the external-broker adapter. */
@@ -94,6 +94,7 @@ export function createExternalBroker(options: ExternalBrokerOptions): ExternalBr
   let closing = false
   let outageLogged = false
   let reconnectDelay = settings.reconnectPeriodMs
+  let acceptingMessages = true
 
   function logHandlerError(topic: string): (err: unknown) => void {
     return (err) => log.error({ err, topic }, 'message handler failed')
@@ -125,7 +126,15 @@ export function createExternalBroker(options: ExternalBrokerOptions): ExternalBr
       log.warn({ topic: message.topic, heldMs: settings.unmatchedHoldMs }, 'message matches no subscription, acknowledged unhandled')
       return true
     }
-    await table.run(handlers, message, logHandlerError(message.topic))
+    try {
+      await table.run(handlers, message, logHandlerError(message.topic))
+    } catch (err) {
+      if (!isWithholdAck(err)) throw err
+      // No PUBACK: drop this session's connection so the broker redelivers the message on the next one.
+      log.warn({ topic: message.topic, reason: err.message }, 'acknowledgement withheld, reconnecting')
+      client?.stream.destroy()
+      return false
+    }
     return !closing || client?.connected === true
   }
 
@@ -257,6 +266,22 @@ export function createExternalBroker(options: ExternalBrokerOptions): ExternalBr
       if (client === undefined) throw new Error('external broker adapter is not started')
       if (!isValidTopicName(topic)) throw new Error(`invalid MQTT topic name '${topic}'`)
       await client.publishAsync(topic, payload, { qos: publishOptions.qos ?? 0, retain: publishOptions.retain ?? false })
+    },
+    async setAccepting(accepting: boolean) {
+      if (accepting === acceptingMessages) return
+      acceptingMessages = accepting
+      const mqtt = client
+      if (mqtt === undefined) return
+      if (!accepting) {
+        log.warn({ url }, 'not accepting messages: leaving the broker, whose session keeps them')
+        // Drop the connection without DISCONNECT and stop reconnecting until accepting again.
+        mqtt.options.reconnectPeriod = 0
+        await mqtt.endAsync(true)
+      } else {
+        log.info({ url }, 'accepting messages again: reconnecting to the broker')
+        mqtt.options.reconnectPeriod = reconnectDelay = settings.reconnectPeriodMs
+        mqtt.reconnect()
+      }
     },
     close,
   }

@@ -23,9 +23,12 @@ export interface MemoryBroker extends Broker {
   readonly handlerErrors: unknown[]
   /**
    * Simulates a client PUBLISH: runs every matching handler and resolves when all have settled, which is
-   * where a real broker would send the PUBACK. Handler failures never reject it. Rejects before `start()`.
+   * where a real broker would send the PUBACK. Handler failures never reject it; a WithholdAck rejects it, as a
+   * real broker drops the connection. Rejects before `start()` and while not accepting.
    */
   inject(topic: string, payload: string | Buffer, qos?: 0 | 1 | 2): Promise<void>
+  /** False after `setAccepting(false)`. */
+  readonly accepting: boolean
 }
 
 /** Creates the in-memory broker double; `subscribe()` works before `start()`, as on the real adapters. */
@@ -35,6 +38,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
   const published: PublishedMessage[] = []
   const handlerErrors: unknown[] = []
   let running = false
+  let accepting = true
 
   return {
     kind: 'embedded',
@@ -42,6 +46,12 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     handlerErrors,
     get connected() {
       return running
+    },
+    get accepting() {
+      return accepting
+    },
+    async setAccepting(value: boolean) {
+      accepting = value
     },
     async start() {
       running = true
@@ -57,6 +67,7 @@ export function createMemoryBroker(options: MemoryBrokerOptions = {}): MemoryBro
     },
     async inject(topic: string, payload: string | Buffer, qos: 0 | 1 | 2 = 0) {
       if (!running) throw new Error('memory broker is not started')
+      if (!accepting) throw new Error('memory broker is not accepting messages')
       if (!isValidTopicName(topic)) throw new Error(`invalid MQTT topic name '${topic}'`)
       const message: BrokerMessage = { topic, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, qos }
       await table.run(table.matching(topic), message, (err) => {

@@ -1,4 +1,4 @@
-import type { BrokerMessage, MessageHandler } from '../ports.js'
+import { isWithholdAck, type BrokerMessage, type MessageHandler } from '../ports.js'
 
 /** Longest topic name or filter in UTF-8 bytes [MQTT-1.5.3]. */
 const MAX_TOPIC_BYTES = 65_535
@@ -51,8 +51,8 @@ export interface HandlerTable {
   /** Handlers of every filter matching `topic`; a handler subscribed twice appears twice. */
   matching(topic: string): MessageHandler[]
   /**
-   * Runs `handlers` concurrently on `message` and settles when all have settled; never rejects.
-   * A throw or rejection goes to `onError`, so one failing handler neither blocks nor hides the others.
+   * Runs `handlers` concurrently on `message` and settles when all have settled. A throw or rejection goes to
+   * `onError`, so one failing handler neither blocks nor hides the others; it rejects only with a WithholdAck.
    */
   run(handlers: readonly MessageHandler[], message: BrokerMessage, onError: (err: unknown) => void): Promise<void>
 }
@@ -66,6 +66,8 @@ export function createHandlerTable(): HandlerTable {
     try {
       await handler(message)
     } catch (err) {
+      // A withheld acknowledgement is the broker's business, not an error to log.
+      if (isWithholdAck(err)) throw err
       onError(err)
     }
   }
