@@ -3,17 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { buildConfig, DEFAULT_CONFIG, envName, retentionMs } from '../config.js'
-import { AppError } from '../errors.js'
-
-function failure(fn: () => unknown): AppError {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).toBeInstanceOf(AppError)
-    return err as AppError
-  }
-  throw new Error('expected a configuration error')
-}
+import { expectAppError } from './helpers/expect-app-error.js'
 
 describe('buildConfig', () => {
   it('gives the defaults of SPEC §2 for an empty environment', () => {
@@ -62,14 +52,14 @@ describe('buildConfig', () => {
     ['CITYWATER_DISTRICTS', 'xi hu'],
     ['CITYWATER_LOG_LEVEL', 'loud'],
   ])('rejects %s=%s naming the variable', (variable, value) => {
-    const err = failure(() => buildConfig({ [variable]: value }))
+    const err = expectAppError(() => buildConfig({ [variable]: value }))
     expect(err.code).toBe('CW_ERR_CONFIG_INVALID')
     expect(err.message).toContain(variable)
   })
 
   it('refuses a non-loopback address without an auth file (protected mode)', () => {
-    expect(failure(() => buildConfig({ CITYWATER_HTTP_HOST: '0.0.0.0' })).message).toMatch(/CITYWATER_HTTP_HOST.*CITYWATER_AUTH_FILE/)
-    expect(failure(() => buildConfig({ CITYWATER_MQTT_HOST: '192.168.1.5' })).message).toMatch(/CITYWATER_MQTT_HOST/)
+    expect(expectAppError(() => buildConfig({ CITYWATER_HTTP_HOST: '0.0.0.0' })).message).toMatch(/CITYWATER_HTTP_HOST.*CITYWATER_AUTH_FILE/)
+    expect(expectAppError(() => buildConfig({ CITYWATER_MQTT_HOST: '192.168.1.5' })).message).toMatch(/CITYWATER_MQTT_HOST/)
     expect(buildConfig({ CITYWATER_HTTP_HOST: '0.0.0.0', CITYWATER_AUTH_FILE: '/auth.json' }).httpHost).toBe('0.0.0.0')
     expect(buildConfig({ CITYWATER_HTTP_HOST: 'localhost', CITYWATER_MQTT_HOST: '::1' }).httpHost).toBe('localhost')
   })
@@ -80,9 +70,9 @@ describe('buildConfig', () => {
     writeFileSync(file, JSON.stringify({ httpPort: 9000, mqttPort: 1999, districts: ['xihu'] }))
     expect(buildConfig({ CITYWATER_HTTP_PORT: '9100' }, file)).toMatchObject({ httpPort: 9100, mqttPort: 1999, districts: ['xihu'] })
     writeFileSync(file, JSON.stringify({ httpPort: 'x' }))
-    expect(failure(() => buildConfig({}, file)).message).toMatch(/httpPort \(in .*c\.json\)/)
+    expect(expectAppError(() => buildConfig({}, file)).message).toMatch(/httpPort \(in .*c\.json\)/)
     writeFileSync(file, JSON.stringify({ htpPort: 1 }))
-    expect(failure(() => buildConfig({}, file)).message).toMatch(/htpPort.*not a known setting/)
+    expect(expectAppError(() => buildConfig({}, file)).message).toMatch(/htpPort.*not a known setting/)
   })
 
   it('maps keys to variable names and retention to milliseconds', () => {

@@ -3,46 +3,25 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { Registry } from '../../domain.js'
-import { AppError } from '../../errors.js'
 import { loadRegistry, parseRegistry } from '../../registry/load-registry.js'
-
-/** One sensor of every kind on a river, a lake and a drainage zone; valid as is. */
-function fixture(): Registry {
-  const at = { district: 'xihu', lat: 30.27, lon: 120.1 }
-  return {
-    segments: [
-      { id: 'river-1', district: 'xihu', type: 'river', name: 'River 1', targetClass: 3 },
-      { id: 'lake-1', district: 'xihu', type: 'lake', name: 'Lake 1', targetClass: 2 },
-      { id: 'zone-1', district: 'xihu', type: 'drainage', name: 'Zone 1', riverGauges: ['WL-1'] },
-    ],
-    sensors: [
-      { id: 'WL-1', kind: 'water_level', segment: 'river-1', name: 'gauge', ...at, intervalS: 300, params: { normalLevelM: 2.9, warningLevelM: 3.5, guaranteedLevelM: 3.9, historicMaxLevelM: 4.2 } },
-      { id: 'FL-1', kind: 'flow', segment: 'river-1', name: 'flow', ...at, intervalS: 300, params: {} },
-      { id: 'WQ-1', kind: 'water_quality', segment: 'lake-1', name: 'quality', ...at, intervalS: 3600, params: { measures: ['do_mgl', 'nh3n_mgl', 'ph'] } },
-      { id: 'MH-1', kind: 'manhole_level', segment: 'zone-1', name: 'manhole', ...at, intervalS: 300, params: { invertM: 0.2, pipeDiameterM: 0.8, depthM: 3 } },
-      { id: 'PL-1', kind: 'pipe_level', segment: 'zone-1', name: 'pipe', ...at, intervalS: 300, params: { pipeDiameterM: 1, depthM: 3 } },
-      { id: 'PD-1', kind: 'ponding_depth', segment: 'zone-1', name: 'ponding', ...at, intervalS: 300, params: {} },
-      { id: 'TD-1', kind: 'tunnel_depth', segment: 'zone-1', name: 'underpass', ...at, intervalS: 60, params: { closureCm: 27 } },
-      { id: 'SD-1', kind: 'sediment', segment: 'zone-1', name: 'sediment', ...at, intervalS: 3600, params: { pipeDiameterM: 1 } },
-      { id: 'RG-1', kind: 'rainfall', segment: 'zone-1', name: 'rain', ...at, intervalS: 300, params: {} },
-      { id: 'P-1', kind: 'parking', segment: 'zone-1', name: 'lot', ...at, intervalS: 60, params: { capacity: 120, underground: true } },
-    ],
-    boards: [{ id: 'B-1', district: 'xihu', name: 'board', lots: ['P-1'], lat: 30.27, lon: 120.1 }],
-  }
-}
+import { expectAppError } from '../helpers/expect-app-error.js'
+import { fixtureRegistry } from '../helpers/fixture-registry.js'
 
 type Json = Record<string, any>
 const sensor = (r: Registry, id: string): Json => r.sensors.find((s) => s.id === id) as Json
 const segment = (r: Registry, id: string): Json => r.segments.find((s) => s.id === id) as Json
 
-function rejection(run: () => unknown): AppError {
-  try {
-    run()
-  } catch (err) {
-    expect(err).toBeInstanceOf(AppError)
-    return err as AppError
-  }
-  throw new Error('expected the registry to be rejected')
+/**
+ * fixtureRegistry() (one sensor of every kind on a river, a lake and a drainage zone; valid as is) with the
+ * geometry the boundary cases below rely on: manhole invertM + pipeDiameterM = 1 m, a pipe of diameter 1 m, and
+ * the water-quality station on the lake.
+ */
+function fixture(): Registry {
+  const registry = fixtureRegistry()
+  sensor(registry, 'WQ-1').segment = 'lake-1'
+  sensor(registry, 'MH-1').params = { invertM: 0.2, pipeDiameterM: 0.8, depthM: 3 }
+  sensor(registry, 'PL-1').params = { pipeDiameterM: 1, depthM: 3 }
+  return registry
 }
 
 describe('parseRegistry', () => {
@@ -126,21 +105,21 @@ describe('parseRegistry', () => {
   ])('rejects %s, naming the entry', (_name, mutate, message) => {
     const registry = fixture()
     mutate(registry)
-    const err = rejection(() => parseRegistry(registry))
+    const err = expectAppError(() => parseRegistry(registry))
     expect(err.code).toBe('CW_ERR_REGISTRY_INVALID')
     expect(err.statusCode).toBe(500)
     expect(err.message).toContain(`Invalid registry: ${message}`)
   })
 
   it('rejects a value that is not an object', () => {
-    const err = rejection(() => parseRegistry([]))
+    const err = expectAppError(() => parseRegistry([]))
     expect(err.message).toBe('Invalid registry: registry must be object (got [])')
   })
 
   it('prefixes the message with the source and puts the entry in the details', () => {
     const registry = fixture()
     ;(sensor(registry, 'TD-1').params as Json).closureCm = 45
-    const err = rejection(() => parseRegistry(registry, 'city.json'))
+    const err = expectAppError(() => parseRegistry(registry, 'city.json'))
     expect(err.message).toBe('Invalid registry: city.json: sensors[6] (TD-1): params.closureCm must be < 40 (got 45)')
     expect(err.details).toEqual([{ source: 'city.json', entry: 'sensors[6]', id: 'TD-1', message: 'params.closureCm must be < 40 (got 45)' }])
   })
@@ -162,7 +141,7 @@ describe('loadRegistry', () => {
   ])('rejects %s, naming the file', (name, content, message) => {
     const file = join(dir, `${name.replace(/ /g, '-')}.json`)
     if (content !== undefined) writeFileSync(file, content)
-    const err = rejection(() => loadRegistry(file))
+    const err = expectAppError(() => loadRegistry(file))
     expect(err.code).toBe('CW_ERR_REGISTRY_INVALID')
     expect(err.message).toContain(`Invalid registry: ${file}: ${message}`)
   })
@@ -172,7 +151,7 @@ describe('loadRegistry', () => {
     const registry = fixture()
     ;(sensor(registry, 'WL-1').params as Json).warningLevelM = 2.5
     writeFileSync(file, JSON.stringify(registry))
-    const err = rejection(() => loadRegistry(file))
+    const err = expectAppError(() => loadRegistry(file))
     expect(err.message).toContain(`${file}: sensors[0] (WL-1): params.warningLevelM must be at least normalLevelM + nearMarginM`)
   })
 })
