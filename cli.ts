@@ -13,7 +13,7 @@ Commands:
   demo       start the engine and the simulator fleet together
   simulate   publish simulated sensor readings to a broker (citywater simulate --help)
   bench      the benchmark (arrives with the performance work; see README)
-  dlq        list and replay dead letters (arrives with the durability work; see README)
+  dlq        list dead letters and replay them after a fix (citywater dlq --help)
   auth       create API tokens and device credentials (arrives with auth; see README)
 
 Configuration comes from CITYWATER_* environment variables (README, "Configuration"),
@@ -170,6 +170,7 @@ const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   start,
   demo,
   simulate: async (argv) => (await import('./simulators/simulate-cli.js')).simulateCli(argv),
+  dlq: async (argv) => (await import('./ingest/dlq-cli.js')).dlqCli(argv),
 }
 
 /** The `citywater` bin. */
@@ -182,7 +183,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const run = SUBCOMMANDS[command]
   if (run === undefined) {
-    const later = ['bench', 'dlq', 'auth'].includes(command)
+    const later = ['bench', 'auth'].includes(command)
     process.stderr.write(later ? `citywater: '${command}' is not available in this version yet (see README, "Status")\n` : `citywater: unknown command '${command}'\n\n${USAGE}`)
     process.exitCode = 2
     return
