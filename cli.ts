@@ -76,6 +76,17 @@ function parse(argv: string[], options: Record<string, { type: 'string' | 'boole
   }
 }
 
+/** Parses options; prints `usage` for --help. Returns an exit status when the command is done. */
+function parseOrHelp(argv: string[], options: Record<string, { type: 'string' | 'boolean' }>, usage: string): { values: Record<string, string | boolean | undefined> } | number {
+  const args = parse(argv, options)
+  if (typeof args === 'number') return args
+  if (args.values.help) {
+    process.stdout.write(usage)
+    return 0
+  }
+  return args
+}
+
 /** Builds config and app; returns an exit status on configuration errors. */
 async function boot(configFile: string | undefined): Promise<App | number> {
   let config: Config
@@ -120,12 +131,8 @@ function runUntilSignal(app: App, extraClose: () => Promise<void> = async () => 
 }
 
 async function start(argv: string[]): Promise<number> {
-  const args = parse(argv, { config: { type: 'string' } })
+  const args = parseOrHelp(argv, { config: { type: 'string' } }, START_USAGE)
   if (typeof args === 'number') return args
-  if (args.values.help) {
-    process.stdout.write(START_USAGE)
-    return 0
-  }
   const app = await boot(args.values.config as string | undefined)
   if (typeof app === 'number') return app
   await app.start()
@@ -133,12 +140,8 @@ async function start(argv: string[]): Promise<number> {
 }
 
 async function demo(argv: string[]): Promise<number> {
-  const args = parse(argv, { config: { type: 'string' }, seed: { type: 'string' } })
+  const args = parseOrHelp(argv, { config: { type: 'string' }, seed: { type: 'string' } }, DEMO_USAGE)
   if (typeof args === 'number') return args
-  if (args.values.help) {
-    process.stdout.write(DEMO_USAGE)
-    return 0
-  }
   const app = await boot(args.values.config as string | undefined)
   if (typeof app === 'number') return app
   if (app.config.mqttUrl !== undefined) {
