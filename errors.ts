@@ -16,6 +16,10 @@ export const ERROR_CATALOG = {
   CW_ERR_WS_MESSAGE: { status: 400, message: 'Invalid websocket message: %s' },
   CW_ERR_ALERT_TRANSITION: { status: 409, message: "Alert '%s' cannot go from %s to %s" },
   CW_ERR_INTERNAL: { status: 500, message: 'Internal error: %s' },
+  CW_ERR_WAL_FULL: { status: 503, message: 'Write-ahead log is full: %s' },
+  CW_ERR_WAL_CLOSED: { status: 503, message: 'Write-ahead log is closed' },
+  CW_ERR_WAL_IO: { status: 503, message: 'Write-ahead log I/O failed: %s' },
+  CW_ERR_WAL_LOCKED: { status: 500, message: 'Write-ahead log %s is in use by process %s (delete its LOCK file if no other citywater uses it)' },
 } as const satisfies Record<`CW_ERR_${string}`, { status: number; message: string }>
 
 export type ErrorCode = keyof typeof ERROR_CATALOG

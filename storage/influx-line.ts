@@ -99,3 +99,132 @@ export function encodeReading(reading: Reading): string {
     Math.trunc(reading.ts)
   )
 }
+
+/** Why a line-protocol line cannot be decoded. */
+export class LineDecodingError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'LineDecodingError'
+  }
+}
+
+/** A line-protocol point decoded back: what the dead letters need of a line InfluxDB refused. */
+export interface DecodedLine {
+  /** Measurement: the sensor kind for readings. */
+  measurement: string
+  /** Tags by key (`sensor`, `district`, `segment` for readings). */
+  tags: Record<string, string>
+  /** Fields: floats and integers as numbers, strings, booleans. */
+  fields: Record<string, number | string | boolean>
+  /** Timestamp as written, epoch milliseconds for `precision=ms`; NaN when the line has none. */
+  ts: number
+}
+
+const BACKSLASH = 92
+const COMMA = 44
+const SPACE = 32
+const EQUALS = 61
+const QUOTE = 34
+
+/** Reads an escaped token up to an unescaped stop character; returns it and the index of the stop (or the end). */
+function token(line: string, from: number, stopAtEquals: boolean, stopAtComma: boolean): [string, number] {
+  let out = ''
+  let runStart = from
+  let i = from
+  for (; i < line.length; i++) {
+    const c = line.charCodeAt(i)
+    if (c === BACKSLASH && i + 1 < line.length) {
+      const next = line.charCodeAt(i + 1)
+      // Only commas, spaces and equals signs are escaped in names and tag values; any other backslash is literal.
+      if (next === COMMA || next === SPACE || next === EQUALS) {
+        out += line.slice(runStart, i) + line[i + 1]
+        i++
+        runStart = i + 1
+      }
+      continue
+    }
+    if (c === SPACE || (stopAtComma && c === COMMA) || (stopAtEquals && c === EQUALS)) break
+  }
+  return [out + line.slice(runStart, i), i]
+}
+
+function fieldValue(raw: string): number | boolean {
+  const last = raw.charCodeAt(raw.length - 1)
+  // 105 'i' integer, 117 'u' unsigned
+  if ((last === 105 || last === 117) && raw.length > 1) {
+    const n = Number(raw.slice(0, -1))
+    if (Number.isFinite(n)) return n
+  }
+  if (raw === 't' || raw === 'T' || raw === 'true' || raw === 'True' || raw === 'TRUE') return true
+  if (raw === 'f' || raw === 'F' || raw === 'false' || raw === 'False' || raw === 'FALSE') return false
+  const n = Number(raw)
+  if (raw === '' || Number.isNaN(n)) throw new LineDecodingError(`unreadable field value ${JSON.stringify(raw)}`)
+  return n
+}
+
+/**
+ * Decodes one line-protocol line (the inverse of `encodeReading`, and general enough for any valid line):
+ * measurement, tags, fields and timestamp. Throws LineDecodingError on a malformed line.
+ */
+export function decodeLine(line: string): DecodedLine {
+  const text = line.endsWith('\n') ? line.slice(0, -1) : line
+  const [measurement, afterMeasurement] = token(text, 0, false, true)
+  if (measurement === '') throw new LineDecodingError(`no measurement in ${JSON.stringify(text.slice(0, 200))}`)
+  const tags: Record<string, string> = {}
+  let i = afterMeasurement
+  while (text.charCodeAt(i) === COMMA) {
+    const [key, eq] = token(text, i + 1, true, true)
+    if (text.charCodeAt(eq) !== EQUALS) throw new LineDecodingError(`tag ${JSON.stringify(key)} has no value`)
+    const [value, end] = token(text, eq + 1, false, true)
+    tags[key] = value
+    i = end
+  }
+  if (text.charCodeAt(i) !== SPACE) throw new LineDecodingError(`no fields in ${JSON.stringify(text.slice(0, 200))}`)
+  const fields: Record<string, number | string | boolean> = {}
+  i++
+  for (;;) {
+    const [key, eq] = token(text, i, true, true)
+    if (text.charCodeAt(eq) !== EQUALS) throw new LineDecodingError(`field ${JSON.stringify(key)} has no value`)
+    let end = eq + 1
+    if (text.charCodeAt(end) === QUOTE) {
+      let value = ''
+      let runStart = end + 1
+      let j = end + 1
+      for (; j < text.length; j++) {
+        const c = text.charCodeAt(j)
+        if (c === BACKSLASH && (text.charCodeAt(j + 1) === QUOTE || text.charCodeAt(j + 1) === BACKSLASH)) {
+          value += text.slice(runStart, j) + text[j + 1]
+          j++
+          runStart = j + 1
+        } else if (c === QUOTE) break
+      }
+      if (j >= text.length) throw new LineDecodingError(`unterminated string in field ${JSON.stringify(key)}`)
+      fields[key] = value + text.slice(runStart, j)
+      end = j + 1
+    } else {
+      while (end < text.length && text.charCodeAt(end) !== COMMA && text.charCodeAt(end) !== SPACE) end++
+      fields[key] = fieldValue(text.slice(eq + 1, end))
+    }
+    if (text.charCodeAt(end) !== COMMA) {
+      i = end
+      break
+    }
+    i = end + 1
+  }
+  let ts = Number.NaN
+  if (text.charCodeAt(i) === SPACE) {
+    const raw = text.slice(i + 1).trim()
+    ts = Number(raw)
+    if (raw === '' || !Number.isFinite(ts)) throw new LineDecodingError(`unreadable timestamp ${JSON.stringify(raw)}`)
+  } else if (i < text.length) {
+    throw new LineDecodingError(`unexpected text after the fields: ${JSON.stringify(text.slice(i, i + 50))}`)
+  }
+  return { measurement, tags, fields, ts }
+}
+
+/** The sensor-topic JSON payload of a decoded reading line: `{ ts, ...numeric fields }`, replayable on `{prefix}/{district}/{kind}/{sensor}`. */
+export function readingPayload(point: DecodedLine): Record<string, number> {
+  const payload: Record<string, number> = { ts: point.ts }
+  for (const [name, value] of Object.entries(point.fields)) if (typeof value === 'number') payload[name] = value
+  return payload
+}

@@ -1,15 +1,25 @@
 import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
-import type { Reading } from '../domain.js'
-import { AppError } from '../errors.js'
-import { systemClock, type Clock, type ReadingSink } from '../ports.js'
-import { createBatchQueue, type BatchQueue } from './batch-queue.js'
-import { DEFAULT_RETENTION, RAW_POLICY, ensureDatabase, type InfluxAdminOptions } from './influx-admin.js'
+import { retentionMs } from '../config.js'
+import { systemClock, type Clock } from '../ports.js'
+import { DEFAULT_RETENTION, RAW_POLICY, ROLLUP_INTERVALS, backfillRollups, ensureDatabase, type InfluxAdminOptions } from './influx-admin.js'
 import { authHeaders, errorText, requestDeadline, serverError } from './influx-http.js'
-import { encodeReading } from './influx-line.js'
+import { decodeLine, type DecodedLine } from './influx-line.js'
+import { latencyHistogram, observeLatency, type LatencyHistogram } from './latency-histogram.js'
+import type { LogBatch, LogSource } from './write-ahead-log.js'
+
+export type { LatencyHistogram } from './latency-histogram.js'
 
 /** `connecting` until InfluxDB first answers, `ok` while writes succeed, `spooling` while it is unreachable or failing. */
 export type InfluxWriterStatus = 'connecting' | 'ok' | 'spooling'
+
+/** A line InfluxDB refused, with the point decoded back (null if the line cannot be decoded). */
+export interface RejectedLine {
+  /** The line as stored in the log, without its newline. */
+  line: string
+  /** Measurement (sensor kind), tags (sensor, district, segment), fields and timestamp of the line. */
+  point: DecodedLine | null
+}
 
 /** Settings of the InfluxDB writer; every default is in INFLUX_WRITER_DEFAULTS. */
 export interface InfluxWriterOptions {
@@ -21,32 +31,40 @@ export interface InfluxWriterOptions {
   username?: string
   /** Password of `username`. */
   password?: string
+  /** The log the writer drains (the write-ahead log); the writer never holds more than its batches in flight. */
+  source: LogSource
   /** Raw-data retention as an InfluxQL duration, applied to `autogen`; default 30d. */
   retention?: string
   /** Ceiling of the retry backoff in milliseconds; default 10000. */
   maxBackoffMs?: number
   /** Ceiling of the first retry's backoff in milliseconds (doubled per attempt); default 100. */
   minBackoffMs?: number
-  /** Most points in one write request; default 5000. */
+  /** Most points in one write request (a single larger record goes whole); default 5000. */
   batchSize?: number
-  /** Longest a point waits for its batch to fill, in milliseconds; default 1000. */
+  /** Most bytes of the log read for one request; default 4 MiB. */
+  maxBatchBytes?: number
+  /** Longest a durable point waits for its batch to fill, in milliseconds; default 1000. */
   flushIntervalMs?: number
   /** Write requests in flight at once (confirmed in order all the same); default 2. */
   maxInFlight?: number
   /** Deadline of one write or admin request in milliseconds; default 10000. */
   requestTimeoutMs?: number
-  /** How long `close()` keeps trying to write what is queued, in milliseconds; default 5000. */
+  /** How long `close()` keeps trying to write what is durable, in milliseconds; default 5000. */
   closeTimeoutMs?: number
+  /** Points whose event time is older than this when written, in milliseconds, get their rollups backfilled; default 2 h (the continuous queries' RESAMPLE FOR). */
+  lateAfterMs?: number
+  /** Least time between two rollup backfills, in milliseconds; a backfill waits for the catch-up unless it lasts longer than this. Default 60000. */
+  backfillIntervalMs?: number
   /** Parent logger; the writer logs through `logger.child({ module: 'influx-writer' })`. */
   logger: Logger
-  /** Clock for the timestamps in stats; default the system clock. */
+  /** Clock for the timestamps in stats and for deciding which points are late; default the system clock. */
   clock?: Clock
   /** Random source in [0, 1) for the backoff jitter; default Math.random. */
   random?: () => number
-  /** Called after each batch has left the queue (written or rejected), with its size in readings, in order. */
-  onConfirmed?: (count: number) => void
-  /** Called with readings InfluxDB refused (e.g. a field-type conflict) and why; default: logged as an error. */
-  onRejected?: (readings: readonly Reading[], reason: string) => void
+  /** Called after each batch is confirmed in the log (written or rejected), with its size in points, in order. */
+  onConfirmed?: (points: number) => void
+  /** Called with lines InfluxDB refused (e.g. a field-type conflict) and why, before they are confirmed past; default: logged as an error. */
+  onRejected?: (lines: readonly RejectedLine[], reason: string) => void
 }
 
 /** Every default of InfluxWriterOptions in one place. */
@@ -55,24 +73,17 @@ export const INFLUX_WRITER_DEFAULTS = {
   maxBackoffMs: 10_000,
   minBackoffMs: 100,
   batchSize: 5_000,
+  maxBatchBytes: 4 * 1024 * 1024,
   flushIntervalMs: 1_000,
   maxInFlight: 2,
   requestTimeoutMs: 10_000,
   closeTimeoutMs: 5_000,
+  lateAfterMs: Math.max(...ROLLUP_INTERVALS.map((i) => retentionMs(i.resampleFor))),
+  backfillIntervalMs: 60_000,
 } as const
 
 /** Upper bounds of the write-latency histogram buckets, in seconds (Prometheus `le`). */
 export const LATENCY_BUCKETS_S: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
-
-/** Write latency as a Prometheus histogram, in seconds; bucket counts are cumulative (`le` semantics). */
-export interface LatencyHistogram {
-  /** `count` successful writes took at most `le` seconds; `+Inf` is `count` below. */
-  buckets: Array<{ le: number; count: number }>
-  /** Number of successful write requests. */
-  count: number
-  /** Sum of their latencies in seconds. */
-  sum: number
-}
 
 /** Counters of the writer since it was created. */
 export interface InfluxWriterStats {
@@ -92,25 +103,31 @@ export interface InfluxWriterStats {
   lastWriteAt: number | null
   /** The last failure, null once a write succeeded again. */
   lastError: string | null
+  /** Rollup backfills run (after a replay or late points). */
+  backfills: number
+  /** Rollup backfills that failed (retried later). */
+  backfillErrors: number
+  /** Clock time of the last successful backfill, epoch milliseconds; null before the first. */
+  lastBackfillAt: number | null
 }
 
-/** Batches readings into InfluxDB, retrying while it is down; a ReadingSink. */
-export interface InfluxWriter extends ReadingSink {
+/** Drains the log into InfluxDB in batches, retrying while it is down. */
+export interface InfluxWriter {
   /** Starts the drain loop; resolves at once and never fails, even with InfluxDB down. */
   start(): Promise<void>
   /** Connection state, see InfluxWriterStatus. */
   readonly status: InfluxWriterStatus
-  /** Readings queued and not yet written or rejected. */
+  /** Points appended to the log and not yet confirmed. */
   readonly backlog: number
   /** Whether the writer is retrying after a failure. */
   readonly retrying: boolean
   /** Counters since creation, for /metrics. */
   readonly stats: InfluxWriterStats
-  /** Resolves once every reading queued before the call is written or rejected (waits for `start()`); rejects if the writer closes first. */
+  /** Resolves once everything appended to the log before the call is confirmed (waits for `start()`); rejects if the writer closes first. */
   flush(): Promise<void>
   /** Calls `listener` on every status change; returns the unsubscribe function. */
   onStatus(listener: (status: InfluxWriterStatus) => void): () => void
-  /** Writes what is queued (up to `closeTimeoutMs`), then stops; readings still queued are logged and left. */
+  /** Writes what is durable (up to `closeTimeoutMs`), then stops; what is left stays in the log for the next start. */
   close(): Promise<void>
 }
 
@@ -119,7 +136,7 @@ type Outcome = { kind: 'ok' } | { kind: 'refused'; reason: string } | { kind: 'm
 class Stopped extends Error {}
 
 interface InFlightBatch {
-  size: number
+  batch: LogBatch
   settled: boolean
   error: unknown
 }
@@ -130,9 +147,20 @@ interface FlushWaiter {
   reject: (err: Error) => void
 }
 
-/** Builds an InfluxDB writer; call `start()` to begin draining. */
+/** Builds an InfluxDB writer over a log; call `start()` to begin draining. */
 export function createInfluxWriter(options: InfluxWriterOptions): InfluxWriter {
   return new Writer(options)
+}
+
+/** Offsets where the lines of a body start (each line ends in `\n`). */
+function lineStarts(body: Buffer): number[] {
+  const starts: number[] = []
+  for (let at = 0; at < body.length; ) {
+    starts.push(at)
+    const nl = body.indexOf(10, at)
+    at = nl < 0 ? body.length : nl + 1
+  }
+  return starts
 }
 
 class Writer implements InfluxWriter {
@@ -142,21 +170,19 @@ class Writer implements InfluxWriter {
     clock: Clock
     random: () => number
   }
+  private readonly source: LogSource
   private readonly admin: InfluxAdminOptions
   private readonly log: Logger
-  private readonly onConfirmed: ((count: number) => void) | undefined
-  private readonly onRejected: (readings: readonly Reading[], reason: string) => void
+  private readonly onConfirmed: ((points: number) => void) | undefined
+  private readonly onRejected: (lines: readonly RejectedLine[], reason: string) => void
   private readonly writeUrl: string
   private readonly headers: Record<string, string>
-  private readonly queue: BatchQueue<Reading> = createBatchQueue()
   private readonly listeners = new Set<(status: InfluxWriterStatus) => void>()
   private readonly waiters: FlushWaiter[] = []
   private readonly abort = new AbortController()
 
   private state: InfluxWriterStatus = 'connecting'
   private isRetrying = false
-  private enqueued = 0
-  private done = 0
   private needsEnsure = true
   private due = false
   private timer: NodeJS.Timeout | undefined
@@ -165,19 +191,32 @@ class Writer implements InfluxWriter {
   private loop: Promise<void> | undefined
   private closing: Promise<void> | undefined
   private connecting: Promise<void> | undefined
-  /** Batches sent and not yet confirmed, oldest first; they are the head of the queue. */
+  private unsubscribe: (() => void) | undefined
+  /** Next position to read: after the batches in flight. */
+  private cursor = 0
+  /** Points read so far, as a running count comparable with `source.durablePoints`. */
+  private readPoints = 0
+  /** Batches sent and not yet confirmed, oldest first. */
   private readonly inFlight: InFlightBatch[] = []
-  private inFlightSize = 0
   private downSince = 0
+  private readErrors = 0
+  /** Event-time range whose rollups need recomputing, and since when (performance.now()) it is pending. */
+  private backfillRange: { from: number; to: number; since: number } | undefined
+  private backfilling: Promise<void> | undefined
+  private lastBackfillRun = Number.NEGATIVE_INFINITY
+  private backfillTimer: NodeJS.Timeout | undefined
   readonly stats: InfluxWriterStats = {
     pointsWritten: 0,
     batchesWritten: 0,
     writeErrors: 0,
     pointsRejected: 0,
     lastWriteLatencyMs: 0,
-    latency: { buckets: LATENCY_BUCKETS_S.map((le) => ({ le, count: 0 })), count: 0, sum: 0 },
+    latency: latencyHistogram(LATENCY_BUCKETS_S),
     lastWriteAt: null,
     lastError: null,
+    backfills: 0,
+    backfillErrors: 0,
+    lastBackfillAt: null,
   }
 
   constructor(options: InfluxWriterOptions) {
@@ -189,13 +228,17 @@ class Writer implements InfluxWriter {
       maxBackoffMs: options.maxBackoffMs ?? d.maxBackoffMs,
       minBackoffMs: options.minBackoffMs ?? d.minBackoffMs,
       batchSize: options.batchSize ?? d.batchSize,
+      maxBatchBytes: options.maxBatchBytes ?? d.maxBatchBytes,
       flushIntervalMs: options.flushIntervalMs ?? d.flushIntervalMs,
       maxInFlight: Math.max(1, options.maxInFlight ?? d.maxInFlight),
       requestTimeoutMs: options.requestTimeoutMs ?? d.requestTimeoutMs,
       closeTimeoutMs: options.closeTimeoutMs ?? d.closeTimeoutMs,
+      lateAfterMs: options.lateAfterMs ?? d.lateAfterMs,
+      backfillIntervalMs: options.backfillIntervalMs ?? d.backfillIntervalMs,
       clock: options.clock ?? systemClock,
       random: options.random ?? Math.random,
     }
+    this.source = options.source
     this.admin = {
       url: options.url,
       database: options.database,
@@ -209,7 +252,7 @@ class Writer implements InfluxWriter {
     this.onConfirmed = options.onConfirmed
     this.onRejected =
       options.onRejected ??
-      ((readings, reason) => this.log.error({ count: readings.length, sensor: readings[0]?.sensor, reason }, 'influxdb refused readings'))
+      ((lines, reason) => this.log.error({ count: lines.length, line: lines[0]?.line, reason }, 'influxdb refused points'))
     const params = new URLSearchParams({ db: options.database, rp: RAW_POLICY, precision: 'ms' })
     this.writeUrl = `${options.url.replace(/\/+$/, '')}/write?${params.toString()}`
     this.headers = { 'content-type': 'text/plain; charset=utf-8', ...authHeaders(options) }
@@ -221,34 +264,31 @@ class Writer implements InfluxWriter {
   }
 
   get backlog(): number {
-    return this.queue.size
+    return this.source.backlog
   }
 
   get retrying(): boolean {
     return this.isRetrying
   }
 
-  write(readings: readonly Reading[]): void {
-    if (this.closing !== undefined) throw new AppError('CW_ERR_INTERNAL', ['the InfluxDB writer is closed'])
-    if (readings.length === 0) return
-    this.queue.push(readings)
-    this.enqueued += readings.length
-    if (this.queue.size - this.inFlightSize >= this.opts.batchSize) this.wake()
-    else if (this.timer === undefined && !this.due) this.armTimer()
-  }
-
   async start(): Promise<void> {
     if (this.loop !== undefined || this.closing !== undefined) return
+    this.cursor = this.source.confirmedPosition
+    this.readPoints = this.source.confirmedPoints
+    // A backlog found at start (a replay) goes out at once rather than after the flush interval.
+    this.due = this.source.durablePosition > this.cursor
+    this.unsubscribe = this.source.onDurable(() => this.onDurable())
     this.loop = this.run().catch((err: unknown) => {
       if (!(err instanceof Stopped)) this.log.error({ err }, 'influxdb writer stopped unexpectedly')
     })
   }
 
   flush(): Promise<void> {
-    if (this.done >= this.enqueued) return Promise.resolve()
+    const target = this.source.appendedPosition
+    if (this.flushed(target)) return Promise.resolve()
     if (this.closing !== undefined && this.loop === undefined) return Promise.reject(new Error('InfluxDB writer is closed'))
     return new Promise((resolve, reject) => {
-      this.waiters.push({ target: this.enqueued, resolve, reject })
+      this.waiters.push({ target, resolve, reject })
       this.wake()
     })
   }
@@ -263,13 +303,31 @@ class Writer implements InfluxWriter {
     return this.closing
   }
 
+  /** Whether everything up to `target` is confirmed, or everything durable is and nothing else is coming (a failed commit). */
+  private flushed(target: number): boolean {
+    const s = this.source
+    return s.confirmedPosition >= target || (s.confirmedPosition >= s.durablePosition && s.appendedPosition <= s.durablePosition)
+  }
+
+  private resolveWaiters(): void {
+    for (let i = 0; i < this.waiters.length; ) {
+      const waiter = this.waiters[i] as FlushWaiter
+      if (this.flushed(waiter.target)) {
+        this.waiters.splice(i, 1)
+        waiter.resolve()
+      } else i++
+    }
+  }
+
   private async shutdown(): Promise<void> {
     clearTimeout(this.timer)
     this.timer = undefined
+    clearTimeout(this.backfillTimer)
     if (this.loop !== undefined) {
       this.wake()
-      // Nothing queued means nothing in flight (readings leave the queue only once written): stop at once.
-      if (this.queue.size === 0) this.abort.abort()
+      // Nothing to write means nothing in flight: stop at once, even while InfluxDB is down.
+      const idle = this.unsentBytes() <= 0 && this.inFlight.length === 0 && this.source.appendedPosition <= this.source.durablePosition
+      if (idle && this.backfillRange === undefined && this.backfilling === undefined) this.abort.abort()
       let deadline: NodeJS.Timeout | undefined
       const expired = new Promise<void>((resolve) => {
         deadline = setTimeout(resolve, this.opts.closeTimeoutMs)
@@ -278,11 +336,29 @@ class Writer implements InfluxWriter {
       clearTimeout(deadline)
       this.abort.abort()
       await this.loop
+      await this.backfilling
       this.loop = undefined
     }
-    if (this.queue.size > 0) this.log.warn({ unwritten: this.queue.size }, 'influxdb writer closed with unwritten readings')
-    for (const waiter of this.waiters.splice(0)) waiter.reject(new Error('InfluxDB writer closed before the readings were written'))
+    this.unsubscribe?.()
+    if (this.backfillRange !== undefined) {
+      this.log.warn({ from: this.backfillRange.from, to: this.backfillRange.to }, 'rollup backfill still pending at close')
+    }
+    if (this.source.backlog > 0) this.log.warn({ unconfirmed: this.source.backlog }, 'influxdb writer closed with unconfirmed points, they stay in the log')
+    for (const waiter of this.waiters.splice(0)) waiter.reject(new Error('InfluxDB writer closed before the points were written'))
     this.listeners.clear()
+  }
+
+  private unsentBytes(): number {
+    return this.source.durablePosition - this.cursor
+  }
+
+  private unsentPoints(): number {
+    return this.source.durablePoints - this.readPoints
+  }
+
+  private onDurable(): void {
+    if (this.unsentPoints() >= this.opts.batchSize || this.waiters.length > 0 || this.closing !== undefined) this.wake()
+    else if (this.timer === undefined && !this.due) this.armTimer()
   }
 
   private armTimer(): void {
@@ -315,70 +391,157 @@ class Writer implements InfluxWriter {
   }
 
   /**
-   * The drain loop: sends the batch at the head of the unsent readings once it is full, due, flushed or closing,
-   * keeps up to `maxInFlight` requests going, and drops and confirms batches strictly in queue order.
+   * The drain loop: reads the next batch from the log once enough is durable, it is due, flushed or closing,
+   * keeps up to `maxInFlight` requests going, and confirms batches strictly in log order.
    */
   private async run(): Promise<void> {
     for (;;) {
       while (this.inFlight[0]?.settled === true) {
-        const batch = this.inFlight.shift() as InFlightBatch
-        if (batch.error !== undefined) throw batch.error
-        this.queue.drop(batch.size)
-        this.inFlightSize -= batch.size
-        this.done += batch.size
-        this.confirm(batch.size)
+        const done = this.inFlight.shift() as InFlightBatch
+        if (done.error !== undefined) throw done.error
+        this.settle(done.batch)
       }
       if (this.abort.signal.aborted) throw new Stopped()
-      const unsent = this.queue.size - this.inFlightSize
+      const unsentBytes = this.unsentBytes()
       const closing = this.closing !== undefined
-      if (unsent === 0 && this.inFlight.length === 0) {
+      this.resolveWaiters()
+      if (unsentBytes <= 0 && this.inFlight.length === 0) {
         this.due = false
-        if (closing) return
+        if (closing && this.source.appendedPosition <= this.source.durablePosition) {
+          await this.finishBackfill()
+          return
+        }
       }
+      this.maybeBackfill()
       if (this.needsEnsure && this.inFlight.length === 0) {
         // Only an idle writer reports InfluxDB up from a database check; otherwise the first write does.
-        await this.ensureConnected(unsent === 0)
+        await this.ensureConnected(unsentBytes <= 0)
         continue
       }
-      const ready = unsent >= this.opts.batchSize || (unsent > 0 && (this.due || this.waiters.length > 0 || closing))
+      const ready = unsentBytes > 0 && (this.unsentPoints() >= this.opts.batchSize || this.due || this.waiters.length > 0 || closing)
       if (ready && this.inFlight.length < this.opts.maxInFlight) {
-        this.dispatch(this.queue.peek(this.opts.batchSize, this.inFlightSize))
+        let batch: LogBatch
+        try {
+          batch = await this.source.read(this.cursor, { maxPoints: this.opts.batchSize, maxBytes: this.opts.maxBatchBytes })
+          this.readErrors = 0
+        } catch (err) {
+          if (this.abort.signal.aborted) throw new Stopped()
+          this.log.error({ err, position: this.cursor }, 'reading the log failed, retrying')
+          await this.backoff(this.readErrors++)
+          continue
+        }
+        this.cursor = batch.to
+        this.readPoints += batch.points
+        this.dispatch(batch)
         continue
       }
       await this.sleep()
     }
   }
 
-  private dispatch(readings: Reading[]): void {
-    const batch: InFlightBatch = { size: readings.length, settled: false, error: undefined }
-    this.inFlight.push(batch)
-    this.inFlightSize += readings.length
-    this.writeBatch(readings).then(
-      () => {
-        batch.settled = true
-        this.wake()
-      },
-      (err: unknown) => {
-        batch.settled = true
-        batch.error = err
-        this.wake()
-      },
-    )
+  private dispatch(batch: LogBatch): void {
+    const entry: InFlightBatch = { batch, settled: batch.points === 0, error: undefined }
+    this.inFlight.push(entry)
+    if (batch.points > 0) {
+      this.writeOrSplit(batch.body, batch.points).then(
+        () => {
+          entry.settled = true
+          this.wake()
+        },
+        (err: unknown) => {
+          entry.settled = true
+          entry.error = err
+          this.wake()
+        },
+      )
+    }
     // What is left is newer than this batch: its wait for the flush interval starts now.
-    const unsent = this.queue.size - this.inFlightSize
-    if (unsent < this.opts.batchSize) {
+    if (this.unsentPoints() < this.opts.batchSize) {
       this.due = false
-      if (unsent > 0 && this.timer === undefined && this.closing === undefined) this.armTimer()
+      if (this.unsentBytes() > 0 && this.timer === undefined && this.closing === undefined) this.armTimer()
     }
   }
 
-  private confirm(count: number): void {
+  private settle(batch: LogBatch): void {
+    this.source.confirm(batch)
+    if (batch.points > 0 && (batch.replayed || batch.minTs < this.opts.clock.now() - this.opts.lateAfterMs)) {
+      const range = this.backfillRange
+      if (range === undefined) this.backfillRange = { from: batch.minTs, to: batch.maxTs, since: performance.now() }
+      else {
+        range.from = Math.min(range.from, batch.minTs)
+        range.to = Math.max(range.to, batch.maxTs)
+      }
+    }
     try {
-      this.onConfirmed?.(count)
+      this.onConfirmed?.(batch.points)
     } catch (err) {
       this.log.error({ err }, 'onConfirmed failed')
     }
-    while (this.waiters.length > 0 && (this.waiters[0]?.target ?? Infinity) <= this.done) this.waiters.shift()?.resolve()
+    this.resolveWaiters()
+  }
+
+  /**
+   * Backfills the rollups of late or replayed points once the writer has caught up, or every backfillIntervalMs
+   * during a long catch-up; never two at once, never more often than backfillIntervalMs.
+   */
+  private maybeBackfill(): void {
+    const range = this.backfillRange
+    if (range === undefined || this.backfilling !== undefined || this.needsEnsure) return
+    const now = performance.now()
+    const caughtUp = this.inFlight.length === 0 && this.unsentPoints() < this.opts.batchSize
+    const wait = Math.max(
+      caughtUp ? 0 : range.since + this.opts.backfillIntervalMs - now,
+      this.lastBackfillRun + this.opts.backfillIntervalMs - now,
+    )
+    if (wait > 0) {
+      if (this.backfillTimer === undefined) {
+        this.backfillTimer = setTimeout(() => {
+          this.backfillTimer = undefined
+          this.wake()
+        }, wait)
+        this.backfillTimer.unref()
+      }
+      return
+    }
+    this.startBackfill(range)
+  }
+
+  private startBackfill(range: { from: number; to: number }): void {
+    this.backfillRange = undefined
+    this.lastBackfillRun = performance.now()
+    this.backfilling = this.backfill(range.from, range.to + 1).finally(() => {
+      this.backfilling = undefined
+      this.wake()
+    })
+  }
+
+  /** On close, once everything is written: runs a pending backfill and waits for a running one. */
+  private async finishBackfill(): Promise<void> {
+    if (this.backfillRange !== undefined && this.backfilling === undefined && !this.needsEnsure) this.startBackfill(this.backfillRange)
+    await this.backfilling
+  }
+
+  private async backfill(from: number, to: number): Promise<void> {
+    const started = performance.now()
+    try {
+      const written = await backfillRollups(this.admin, from, to)
+      this.stats.backfills++
+      this.stats.lastBackfillAt = this.opts.clock.now()
+      this.log.info({ from: new Date(from).toISOString(), to: new Date(to).toISOString(), written, ms: Math.round(performance.now() - started) }, 'rollups backfilled')
+    } catch (err) {
+      if (this.abort.signal.aborted) {
+        this.backfillRange = { from, to: to - 1, since: performance.now() }
+        return
+      }
+      this.stats.backfillErrors++
+      this.log.warn({ err, from, to }, 'rollup backfill failed, retrying later')
+      const range = this.backfillRange
+      if (range === undefined) this.backfillRange = { from, to: to - 1, since: performance.now() }
+      else {
+        range.from = Math.min(range.from, from)
+        range.to = Math.max(range.to, to - 1)
+      }
+    }
   }
 
   /** One connect at a time, shared by the loop and every batch in flight. */
@@ -410,38 +573,26 @@ class Writer implements InfluxWriter {
     }
   }
 
-  private async writeBatch(batch: readonly Reading[]): Promise<void> {
-    const items: Reading[] = []
-    const lines: string[] = []
-    for (const reading of batch) {
-      try {
-        lines.push(encodeReading(reading))
-        items.push(reading)
-      } catch (err) {
-        this.reject([reading], (err as Error).message)
-      }
-    }
-    if (items.length > 0) await this.writeOrSplit(items, lines)
-  }
-
-  /** Writes the points; when InfluxDB refuses some (HTTP 400), bisects to find and reject only those, in order. */
-  private async writeOrSplit(items: readonly Reading[], lines: readonly string[]): Promise<void> {
-    const outcome = await this.send(lines.join('\n'))
+  /** Writes the lines; when InfluxDB refuses some (HTTP 400), bisects to find and reject only those, in order. */
+  private async writeOrSplit(body: Buffer, points: number): Promise<void> {
+    const outcome = await this.send(body)
     if (outcome.kind === 'ok') {
-      this.stats.pointsWritten += items.length
+      this.stats.pointsWritten += points
       return
     }
-    if (items.length === 1) {
-      this.reject(items, outcome.reason)
+    const starts = lineStarts(body)
+    if (starts.length <= 1) {
+      this.reject(body, outcome.reason)
       return
     }
-    const mid = items.length >>> 1
-    await this.writeOrSplit(items.slice(0, mid), lines.slice(0, mid))
-    await this.writeOrSplit(items.slice(mid), lines.slice(mid))
+    const mid = starts.length >>> 1
+    const cut = starts[mid] as number
+    await this.writeOrSplit(body.subarray(0, cut), mid)
+    await this.writeOrSplit(body.subarray(cut), starts.length - mid)
   }
 
   /** Sends one body until InfluxDB answers it with success or a refusal; retries everything else. */
-  private async send(body: string): Promise<{ kind: 'ok' } | { kind: 'refused'; reason: string }> {
+  private async send(body: Buffer): Promise<{ kind: 'ok' } | { kind: 'refused'; reason: string }> {
     for (let attempt = 0; ; ) {
       if (this.needsEnsure) await this.ensureConnected(false)
       const outcome = await this.post(body)
@@ -463,7 +614,7 @@ class Writer implements InfluxWriter {
     }
   }
 
-  private async post(body: string): Promise<Outcome> {
+  private async post(body: Buffer): Promise<Outcome> {
     const started = performance.now()
     let res: Response
     let text: string
@@ -492,15 +643,20 @@ class Writer implements InfluxWriter {
     stats.batchesWritten++
     stats.lastWriteLatencyMs = ms
     stats.lastWriteAt = this.opts.clock.now()
-    stats.latency.count++
-    stats.latency.sum += ms / 1000
-    for (const bucket of stats.latency.buckets) if (ms <= bucket.le * 1000) bucket.count++
+    observeLatency(stats.latency, ms)
   }
 
-  private reject(readings: readonly Reading[], reason: string): void {
-    this.stats.pointsRejected += readings.length
+  private reject(body: Buffer, reason: string): void {
+    const line = body.toString('utf8').replace(/\n$/, '')
+    let point: DecodedLine | null = null
     try {
-      this.onRejected(readings, reason)
+      point = decodeLine(line)
+    } catch (err) {
+      this.log.warn({ err, line }, 'refused line cannot be decoded')
+    }
+    this.stats.pointsRejected++
+    try {
+      this.onRejected([{ line, point }], reason)
     } catch (err) {
       this.log.error({ err }, 'onRejected failed')
     }
@@ -531,7 +687,7 @@ class Writer implements InfluxWriter {
     this.isRetrying = true
     if (this.state === 'spooling') return
     this.downSince = this.opts.clock.now()
-    this.log.warn({ reason, backlog: this.queue.size, url: this.opts.url }, 'influxdb unavailable')
+    this.log.warn({ reason, backlog: this.source.backlog, url: this.opts.url }, 'influxdb unavailable')
     this.setState('spooling')
   }
 
@@ -540,7 +696,7 @@ class Writer implements InfluxWriter {
     this.stats.lastError = null
     if (this.state === 'ok') return
     if (this.state === 'spooling') {
-      this.log.info({ downMs: this.opts.clock.now() - this.downSince, backlog: this.queue.size }, 'influxdb available again')
+      this.log.info({ downMs: this.opts.clock.now() - this.downSince, backlog: this.source.backlog }, 'influxdb available again')
     } else {
       this.log.info({ url: this.opts.url, database: this.opts.database }, 'influxdb connected')
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { LineEncodingError, encodeReading, escapeKey, escapeMeasurement, quoteFieldString } from '../../storage/influx-line.js'
+import { LineDecodingError, LineEncodingError, decodeLine, encodeReading, escapeKey, escapeMeasurement, quoteFieldString, readingPayload } from '../../storage/influx-line.js'
 import { reading } from './storage-fixtures.js'
 
 const TS = 1764237600000
@@ -49,5 +49,48 @@ describe('line protocol encoding', () => {
     expect(escapeMeasurement(raw)).toBe(measurement)
     expect(escapeKey(raw)).toBe(key)
     expect(quoteFieldString(raw)).toBe(str)
+  })
+
+  it.each([
+    ['a plain reading', reading({ ts: TS, fields: { level_m: 3.91 } })],
+    ['integers', reading({ ts: TS, kind: 'parking', sensor: 'P-07', segment: 'zone-4', fields: { occupied: 42, capacity: 420 } })],
+    ['escaped tags', reading({ ts: TS, sensor: 'WL 1,a=b', segment: 'x=y z', district: 'a\\ b' })],
+    ['a literal backslash in a tag', reading({ ts: TS, sensor: 'WL\\1' })],
+    ['quotes, commas, spaces and backslashes in strings', reading({ ts: TS, quality: 'suspect', qualityReason: 'spike "x", \\ y=1 z' })],
+    ['an empty tag left out', reading({ ts: TS, segment: '' })],
+    ['several fields', reading({ ts: TS, kind: 'water_quality', fields: { do_mgl: 6.2, ph: 7, temp_c: -1.5e-7 } })],
+  ])('decodes what it encodes: %s', (_name, r) => {
+    const decoded = decodeLine(encodeReading(r))
+    expect(decoded).toEqual({
+      measurement: r.kind,
+      tags: { district: r.district, sensor: r.sensor, ...(r.segment !== '' ? { segment: r.segment } : {}) },
+      fields: { ...r.fields, quality: r.quality, quality_reason: r.qualityReason, ts_source: r.tsSource },
+      ts: Math.trunc(r.ts),
+    })
+  })
+
+  it('decodes booleans, unsigned integers, an escaped measurement and a line without a timestamp', () => {
+    expect(decodeLine('my\\ m\\,x,t=1 a=t,b=FALSE,c=12u,d=-3i\n')).toEqual({
+      measurement: 'my m,x',
+      tags: { t: '1' },
+      fields: { a: true, b: false, c: 12, d: -3 },
+      ts: Number.NaN,
+    })
+  })
+
+  it.each([
+    ['no fields', 'water_level,sensor=a 1000'],
+    ['a tag without a value', 'water_level,sensor level_m=1 1000'],
+    ['an unterminated string', 'water_level level_m=1,q="abc 1000'],
+    ['an unreadable number', 'water_level level_m=abc 1000'],
+    ['an unreadable timestamp', 'water_level level_m=1 soon'],
+    ['no measurement', ',a=b level_m=1 1000'],
+  ])('refuses to decode a line with %s', (_name, line) => {
+    expect(() => decodeLine(line)).toThrow(LineDecodingError)
+  })
+
+  it('turns a decoded reading back into a replayable sensor payload', () => {
+    const line = encodeReading(reading({ ts: TS, kind: 'flow', fields: { flow_m3s: 12.5, velocity_ms: 0.8 }, quality: 'suspect', qualityReason: 'spike' }))
+    expect(readingPayload(decodeLine(line))).toEqual({ ts: TS, flow_m3s: 12.5, velocity_ms: 0.8 })
   })
 })

@@ -1,7 +1,11 @@
 import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { pino, type Logger } from 'pino'
 import type { Reading, SensorKind } from '../../domain.js'
 import { influxExec, seriesRows } from '../../storage/influx-http.js'
+import type { LogBatch, LogSource } from '../../storage/write-ahead-log.js'
 
 /** A fresh database name per test. */
 export function uniqueDb(): string {
@@ -49,4 +53,31 @@ export async function writeLines(url: string, db: string, body: string, rp = 'au
 /** Drops a test database (cleanup). */
 export async function dropDb(url: string, db: string): Promise<void> {
   await influxExec({ url, database: db }, `DROP DATABASE "${db}"`)
+}
+
+/** A fresh temporary directory, removed by the returned cleanup. */
+export async function tempDir(prefix = 'citywater-wal-'): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) }
+}
+
+/** Reads every durable record after the confirmed position; confirms each batch when `confirm` is set. */
+export async function readAll(source: LogSource, options: { confirm?: boolean; maxPoints?: number } = {}): Promise<{ lines: string[]; batches: LogBatch[] }> {
+  const lines: string[] = []
+  const batches: LogBatch[] = []
+  let position = source.confirmedPosition
+  for (;;) {
+    const batch = await source.read(position, options.maxPoints !== undefined ? { maxPoints: options.maxPoints } : {})
+    if (batch.to === position) break
+    batches.push(batch)
+    lines.push(...batch.body.toString('utf8').split('\n').filter((l) => l !== ''))
+    if (options.confirm === true) source.confirm(batch)
+    position = batch.to
+  }
+  return { lines, batches }
+}
+
+/** The timestamps of line-protocol lines, in order. */
+export function lineTimes(lines: readonly string[]): number[] {
+  return lines.map((l) => Number(l.slice(l.lastIndexOf(' ') + 1)))
 }
