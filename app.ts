@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import { readingJson } from './api/reading-json.js'
-import type { MetricFamily } from './api/metrics.js'
+import { histogram, type MetricFamily } from './api/metrics.js'
 import { buildServer, type ApiServer } from './api/server.js'
 import { createWsHub, type WsHub } from './api/ws-hub.js'
 import { retentionMs, type Config } from './config.js'
@@ -12,12 +12,16 @@ import { createDeadLetters, type DeadLetters } from './ingest/dead-letters.js'
 import { createEmbeddedBroker, type EmbeddedBroker } from './ingest/embedded-broker.js'
 import { createExternalBroker } from './ingest/external-broker.js'
 import { createIngest, type Ingest } from './ingest/ingest-pipeline.js'
+import { createEngineAlerts } from './rules/engine-alerts.js'
 import { createLogger } from './logger.js'
-import { systemClock, type Broker, type Clock, type MessageHandler } from './ports.js'
+import { WithholdAck, systemClock, type Broker, type Clock, type MessageHandler } from './ports.js'
 import { loadRegistry } from './registry/load-registry.js'
 import { indexRegistry, type RegistryIndex } from './registry/registry-index.js'
 import { createInfluxQuery } from './storage/influx-query.js'
+import { readingPayload } from './storage/influx-line.js'
 import { createInfluxWriter, type InfluxWriter } from './storage/influx-writer.js'
+import type { RejectedReading } from './storage/wal-record.js'
+import { createWriteAheadLog, type WriteAheadLog } from './storage/write-ahead-log.js'
 import { sensorState, type SensorState } from './stream/sensor-state.js'
 
 /** Parts a caller may swap, e.g. in tests; production defaults otherwise. */
@@ -26,6 +30,7 @@ export interface AppOverrides {
   logger?: Logger
   broker?: Broker
   writer?: InfluxWriter
+  wal?: WriteAheadLog
 }
 
 /** The composed engine. */
@@ -36,6 +41,7 @@ export interface App {
   readonly broker: Broker
   readonly ingest: Ingest
   readonly writer: InfluxWriter
+  readonly wal: WriteAheadLog
   readonly hub: WsHub
   readonly deadLetters: DeadLetters
   readonly sensors: SensorState
@@ -76,24 +82,48 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     ...(config.influxUser !== undefined ? { username: config.influxUser } : {}),
     ...(config.influxPassword !== undefined ? { password: config.influxPassword } : {}),
   }
+  const wal = overrides.wal ?? (await createWriteAheadLog({
+    dir: join(config.dataDir, 'wal'),
+    maxBytes: config.walMaxBytes,
+    syncMs: config.walSyncMs,
+    logger,
+    clock,
+  }))
   const writer = overrides.writer ?? createInfluxWriter({
     ...influx,
+    source: wal,
     retention: config.influxRetention,
     maxBackoffMs: config.influxMaxBackoffMs,
+    // Graceful shutdown gives InfluxDB this long to take what the log holds; the rest waits in the log.
+    closeTimeoutMs: 10_000,
     logger,
+    clock,
     // A point InfluxDB refuses is quarantined where it can be replayed, never retried forever.
-    onRejected: (readings, reason) => {
-      for (const r of readings) {
+    onRejected: (lines, reason) => {
+      for (const { line, point } of lines) {
         deadLetters.put({
           receivedAt: clock.now(),
-          topic: `${config.topicPrefix}/${r.district}/${r.kind}/${r.sensor}`,
+          topic: point !== null ? `${config.topicPrefix}/${point.tags.district ?? ''}/${point.measurement}/${point.tags.sensor ?? ''}` : `${config.topicPrefix}/unknown`,
           reason: 'schema',
           detail: `InfluxDB refused the point: ${reason}`,
-          payload: Buffer.from(JSON.stringify({ ts: r.ts, ...(r.seq !== undefined ? { seq: r.seq } : {}), ...r.fields })),
+          payload: Buffer.from(point !== null ? JSON.stringify(readingPayload(point)) : line),
         })
       }
     },
   })
+
+  /** Readings line protocol cannot carry never reach the log: they go to the dead letters like any bad reading. */
+  function deadLetterUnstorable(rejected: readonly RejectedReading[]): void {
+    for (const { reading: r, reason } of rejected) {
+      deadLetters.put({
+        receivedAt: clock.now(),
+        topic: `${config.topicPrefix}/${r.district}/${r.kind}/${r.sensor}`,
+        reason: 'schema',
+        detail: `reading cannot be stored: ${reason}`,
+        payload: Buffer.from(JSON.stringify({ ts: r.ts, ...(r.seq !== undefined ? { seq: r.seq } : {}), ...r.fields })),
+      })
+    }
+  }
   const query = createInfluxQuery(influx)
   const rawRetentionMs = retentionMs(config.influxRetention)
   const ingest = createIngest({
@@ -106,6 +136,14 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   })
   const sensors = sensorState()
   const hub = createWsHub({ logger })
+  const engineAlerts = createEngineAlerts({ hub, broker, clock, logger })
+  hub.setSnapshotProvider('alerts', () => engineAlerts.active())
+  const nearAlert = ({ bytes, maxBytes }: { bytes: number; maxBytes: number }) =>
+    engineAlerts.raise('wal-near-full', 'orange', bytes, maxBytes, `Write-ahead log at ${Math.round((100 * bytes) / maxBytes)} % of its bound: InfluxDB is not keeping up or is down`)
+  wal.on('near', nearAlert)
+  wal.on('full', ({ bytes, maxBytes }) => engineAlerts.raise('wal-near-full', 'red', bytes, maxBytes, 'Write-ahead log full: publishers are refused until InfluxDB confirms what the log holds'))
+  wal.on('space', nearAlert)
+  wal.on('normal', () => engineAlerts.clear('wal-near-full'))
   hub.setSnapshotProvider('readings', (sub) => {
     const out = []
     for (const sensor of registry.registry.sensors) {
@@ -116,6 +154,12 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     }
     return out
   })
+
+  /** Seconds since the oldest record InfluxDB has not confirmed was appended; 0 when all is confirmed. */
+  const unconfirmedAgeS = (): number => {
+    const at = wal.oldestUnconfirmedAt()
+    return at === null ? 0 : Math.max(0, clock.now() - at) / 1000
+  }
 
   const loopDelay = monitorEventLoopDelay({ resolution: 20 })
   let started = false
@@ -139,6 +183,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
           influx: influxState,
           writerBacklog: writer.backlog,
           writerRetrying: writer.retrying,
+          walBytes: wal.bytes,
+          walMaxBytes: wal.maxBytes,
+          walFull: wal.full,
+          walOldestUnconfirmedAgeS: unconfirmedAgeS(),
           sensors: registry.registry.sensors.length,
         },
       }
@@ -149,7 +197,6 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   })
 
   function onAccepted(readings: readonly Reading[]): void {
-    writer.write(readings)
     const live = hub.subscribers('readings') > 0
     for (const r of readings) {
       sensors.update(r)
@@ -157,15 +204,52 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     }
   }
 
-  const handler: MessageHandler = (message) => {
+  /** Readings of QoS 0 messages the full log could not take: still shown live, counted, logged once per episode. */
+  let qos0Refused = 0
+  let qos0RefusedLogged = false
+  function refusedQos0(readings: readonly Reading[], err: unknown): void {
+    qos0Refused += readings.length
+    if (qos0RefusedLogged) return
+    qos0RefusedLogged = true
+    log.warn({ err }, 'write-ahead log refused qos 0 readings; counting them until space is freed')
+  }
+
+  const handler: MessageHandler = async (message) => {
+    // Refused before ingest sees it, so the resend is not taken for a duplicate of a reading never stored.
+    if (message.qos > 0 && wal.full) throw new WithholdAck('write-ahead log full')
+    let accepted: readonly Reading[]
     try {
-      const { accepted } = ingest.handle(message)
-      if (accepted.length > 0) onAccepted(accepted)
+      accepted = ingest.handle(message).accepted
     } catch (err) {
       // One message's failure never stalls the others.
       log.error({ err, topic: message.topic }, 'message handling failed')
+      return
+    }
+    if (accepted.length === 0) return
+    // Appended (encoded and queued for the group commit) before anything else, so the log keeps arrival order.
+    const stored = wal.append(accepted)
+    // Live state and dashboards never wait for the disk.
+    onAccepted(accepted)
+    if (message.qos === 0) {
+      stored.then(({ rejected }) => deadLetterUnstorable(rejected), (err: unknown) => refusedQos0(accepted, err))
+      return
+    }
+    try {
+      deadLetterUnstorable((await stored).rejected)
+    } catch (err) {
+      // No PUBACK: the publisher keeps the message and resends it after reconnecting [MQTT-4.4.0-1].
+      ingest.forget(accepted)
+      throw new WithholdAck(err instanceof Error ? err.message : String(err))
     }
   }
+
+  // At the bound the engine stops acknowledging: QoS >= 1 publishers are disconnected and new connections
+  // refused until confirmed segments are deleted (SPEC §5).
+  wal.on('full', () => void broker.setAccepting(false).catch((err: unknown) => log.error({ err }, 'refusing connections failed')))
+  wal.on('space', () => {
+    qos0RefusedLogged = false
+    broker.setAccepting(true).catch((err: unknown) => log.error({ err }, 'accepting connections failed'))
+  })
 
   function metrics(): MetricFamily[] {
     const s = ingest.stats
@@ -191,17 +275,21 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       counter('citywater_influx_write_errors_total', 'Failed InfluxDB write attempts', w.writeErrors),
       gauge('citywater_influx_backlog_points', 'Points waiting to be written to InfluxDB', writer.backlog),
       gauge('citywater_influx_retrying', '1 while the writer is backing off after failures', writer.retrying ? 1 : 0),
-      {
-        name: 'citywater_influx_write_latency_seconds',
-        help: 'InfluxDB write request latency',
-        type: 'histogram',
-        samples: [
-          ...w.latency.buckets.map((b) => ({ suffix: '_bucket', labels: { le: String(b.le) }, value: b.count })),
-          { suffix: '_bucket', labels: { le: '+Inf' }, value: w.latency.count },
-          { suffix: '_sum', value: w.latency.sum },
-          { suffix: '_count', value: w.latency.count },
-        ],
-      },
+      gauge('citywater_wal_bytes', 'Bytes in the write-ahead log segment files', wal.bytes),
+      gauge('citywater_wal_max_bytes', 'Bound of the write-ahead log', wal.maxBytes),
+      gauge('citywater_wal_segments', 'Write-ahead log segment files', wal.segments),
+      gauge('citywater_wal_near', '1 while the write-ahead log is above 90 % of its bound', wal.near ? 1 : 0),
+      gauge('citywater_wal_full', '1 while the write-ahead log refuses appends', wal.full ? 1 : 0),
+      gauge('citywater_wal_oldest_unconfirmed_age_seconds', 'Age of the oldest record not yet confirmed by InfluxDB', unconfirmedAgeS()),
+      counter('citywater_wal_refused_readings_total', 'QoS 0 readings the full write-ahead log could not keep', qos0Refused),
+      counter('citywater_wal_appends_total', 'Records appended to the write-ahead log', wal.stats.records),
+      counter('citywater_wal_points_appended_total', 'Points appended to the write-ahead log', wal.stats.pointsAppended),
+      counter('citywater_wal_appends_refused_total', 'Appends refused because the write-ahead log was full', wal.stats.appendsRefused),
+      counter('citywater_wal_fsyncs_total', 'Group commits of the write-ahead log (one fdatasync each)', wal.stats.fsyncs),
+      counter('citywater_wal_corrupt_bytes_total', 'Bytes of corrupt write-ahead log records skipped', wal.stats.corruptBytesSkipped),
+      counter('citywater_influx_backfills_total', 'Rollup backfills after a replay or late points', w.backfills),
+      histogram('citywater_wal_fsync_duration_seconds', 'fdatasync latency of write-ahead log group commits', wal.stats.fsyncLatency),
+      histogram('citywater_influx_write_latency_seconds', 'InfluxDB write request latency', w.latency),
       gauge('citywater_ws_clients', 'Connected websocket clients', hub.clients),
       gauge('citywater_event_loop_lag_seconds', 'Event-loop delay, mean over the last interval', Number.isFinite(loopDelay.mean) ? loopDelay.mean / 1e9 : 0),
       gauge('citywater_event_loop_lag_p99_seconds', 'Event-loop delay, 99th percentile over the last interval', loopDelay.percentile(99) / 1e9),
@@ -225,6 +313,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     broker,
     ingest,
     writer,
+    wal,
     hub,
     deadLetters,
     sensors,
@@ -261,7 +350,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       hub.close()
       await broker.close().catch((err: unknown) => log.warn({ err }, 'broker close failed'))
       await api.close().catch((err: unknown) => log.warn({ err }, 'api close failed'))
+      // The writer drains what the log holds (up to its close timeout) before the log writes its checkpoint.
       await writer.close().catch((err: unknown) => log.warn({ err }, 'writer close failed'))
+      await wal.close().catch((err: unknown) => log.warn({ err }, 'wal close failed'))
       await deadLetters.close()
       loopDelay.disable()
       log.info('citywater stopped')

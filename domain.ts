@@ -35,6 +35,9 @@ export const KIND_FIELDS: Record<SensorKind, { required: readonly string[]; opti
   parking: { required: ['occupied'], optional: ['capacity'], integers: ['occupied', 'capacity'] },
 }
 
+/** District of alerts about the engine itself (the write-ahead log nearing its bound); every district sees them. */
+export const ENGINE_DISTRICT = '_engine'
+
 export type Quality = 'good' | 'suspect' | 'bad'
 export type Level = 'blue' | 'yellow' | 'orange' | 'red'
 export type SegmentType = 'river' | 'lake' | 'drainage'

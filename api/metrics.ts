@@ -1,3 +1,5 @@
+import type { LatencyHistogram } from '../storage/latency-histogram.js'
+
 /** One sample of a metric family. */
 export interface MetricSample {
   labels?: Record<string, string>
@@ -44,4 +46,19 @@ export function renderMetrics(families: readonly MetricFamily[]): string {
 /** A single-sample family. */
 export function single(name: string, help: string, type: 'counter' | 'gauge', value: number): MetricFamily {
   return { name, help, type, samples: [{ value }] }
+}
+
+/** A Prometheus histogram family from a cumulative histogram. */
+export function histogram(name: string, help: string, h: LatencyHistogram): MetricFamily {
+  return {
+    name,
+    help,
+    type: 'histogram',
+    samples: [
+      ...h.buckets.map((b) => ({ suffix: '_bucket', labels: { le: String(b.le) }, value: b.count })),
+      { suffix: '_bucket', labels: { le: '+Inf' }, value: h.count },
+      { suffix: '_sum', value: h.sum },
+      { suffix: '_count', value: h.count },
+    ],
+  }
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import type { WebSocket } from 'ws'
+import { ENGINE_DISTRICT } from '../domain.js'
 import { AppError } from '../errors.js'
 
 /** Websocket channels of SPEC §12. */
@@ -104,7 +105,8 @@ export function parseSubscribe(raw: string): { subscription: Subscription; since
 /** True when the event passes the subscription's filters. */
 export function matches(subscription: Subscription, event: Pick<HubEvent, 'type' | 'district' | 'sensor'>): boolean {
   if (!subscription.channels.has(CHANNEL_OF[event.type])) return false
-  if (subscription.districts !== null && !subscription.districts.has(event.district)) return false
+  // Alerts about the engine itself concern every district.
+  if (subscription.districts !== null && !subscription.districts.has(event.district) && event.district !== ENGINE_DISTRICT) return false
   if (subscription.sensors !== null && event.sensor !== undefined && !subscription.sensors.has(event.sensor)) return false
   return true
 }

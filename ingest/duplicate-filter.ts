@@ -11,6 +11,8 @@ export interface DuplicateFilterOptions {
 export interface DuplicateFilter {
   /** True when `(sensor, ts)` was accepted within the horizon; otherwise remembers it and returns false. */
   seen(sensor: string, ts: number): boolean
+  /** Forgets an accepted pair, so a resend of a reading that could not be stored is taken again. */
+  forget(sensor: string, ts: number): void
   /** Number of remembered pairs. */
   readonly size: number
 }
@@ -45,6 +47,9 @@ export function duplicateFilter(options: DuplicateFilterOptions): DuplicateFilte
       accepted.set(ts, now)
       size += 1
       return false
+    },
+    forget(sensor, ts) {
+      if (bySensor.get(sensor)?.delete(ts) === true) size -= 1
     },
   }
 }

@@ -50,6 +50,8 @@ export interface Ingest {
   readonly stats: Readonly<IngestStats>
   /** Decodes, validates and de-duplicates one message; rejections go to the dead letters. */
   handle(message: BrokerMessage): IngestResult
+  /** Takes back accepted readings that could not be stored, so their resend is not dropped as a duplicate. */
+  forget(readings: readonly Reading[]): void
 }
 
 const EMPTY: IngestResult = { accepted: [] }
@@ -216,5 +218,10 @@ export function createIngest(options: IngestOptions): Ingest {
     return { accepted }
   }
 
-  return { stats, handle }
+  function forget(readings: readonly Reading[]): void {
+    for (const r of readings) duplicates.forget(r.sensor, r.ts)
+    stats.accepted -= readings.length
+  }
+
+  return { stats, handle, forget }
 }

@@ -263,6 +263,8 @@ async function connect(options: SimulatorOptions, log: Logger): Promise<MqttClie
       password: options.password,
       clean: true,
       reconnectPeriod: 1000,
+      // An engine whose write-ahead log is full answers CONNACK 3 until it has space: keep trying, as a device does.
+      reconnectOnConnackError: true,
       connectTimeout: 10_000,
     },
     false,

@@ -184,9 +184,9 @@ describe('ingest through the embedded broker', () => {
     expect(await getJson(`${t.http}/healthz`)).toEqual({ status: 'ok' })
     const ready = await fetch(`${t.http}/readyz`)
     expect(ready.status).toBe(200)
-    expect(await ready.json()).toMatchObject({ broker: 'up', influx: 'ok' })
+    expect(await ready.json()).toMatchObject({ broker: 'up', influx: 'ok', walBytes: expect.any(Number), walOldestUnconfirmedAgeS: expect.any(Number), writerBacklog: expect.any(Number), writerRetrying: false })
     const metrics = await (await fetch(`${t.http}/metrics`)).text()
-    for (const name of ['citywater_readings_received_total', 'citywater_readings_accepted_total', 'citywater_readings_rejected_total', 'citywater_readings_duplicate_total', 'citywater_influx_write_latency_seconds_bucket', 'citywater_influx_backlog_points', 'citywater_ws_clients', 'citywater_event_loop_lag_seconds']) {
+    for (const name of ['citywater_readings_received_total', 'citywater_readings_accepted_total', 'citywater_readings_rejected_total', 'citywater_readings_duplicate_total', 'citywater_influx_write_latency_seconds_bucket', 'citywater_influx_backlog_points', 'citywater_ws_clients', 'citywater_event_loop_lag_seconds', 'citywater_wal_bytes', 'citywater_wal_oldest_unconfirmed_age_seconds', 'citywater_wal_fsync_duration_seconds_bucket', 'citywater_influx_retrying']) {
       expect(metrics).toContain(name)
     }
     const doc = await getJson(`${t.http}/api/openapi.json`)

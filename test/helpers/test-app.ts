@@ -42,14 +42,15 @@ export async function startTestApp(options: { external?: boolean; config?: Parti
     ...(options.external ? { mqttUrl: mosquittoUrl } : {}),
     ...options.config,
   }
+  const brokerUrl = config.mqttUrl ?? mosquittoUrl
   const logger = pino({ level: process.env.CITYWATER_TEST_LOG ?? 'silent' })
   const overrides: AppOverrides = { logger, ...options.overrides }
   if (options.external && overrides.broker === undefined) {
-    overrides.broker = createExternalBroker({ url: mosquittoUrl, clientId: `cw-test-${database}`, logger })
+    overrides.broker = createExternalBroker({ url: brokerUrl, clientId: `cw-test-${database}`, logger, reconnectPeriodMs: 100 })
   }
   const app = await buildApp(config, overrides)
   await app.start()
-  const mqttUrl = options.external ? mosquittoUrl : `mqtt://127.0.0.1:${app.mqttPort}`
+  const mqttUrl = options.external ? brokerUrl : `mqtt://127.0.0.1:${app.mqttPort}`
   const clients: MqttClient[] = []
   return {
     app,

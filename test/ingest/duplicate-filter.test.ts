@@ -26,3 +26,14 @@ describe('duplicateFilter', () => {
     expect(filter.size).toBeLessThanOrEqual(101)
   })
 })
+
+describe('duplicateFilter.forget', () => {
+  it('takes a pair back so the same reading is accepted again', () => {
+    const filter = duplicateFilter({ clock: { now: () => 0 } })
+    expect(filter.seen('A', 1)).toBe(false)
+    filter.forget('A', 1)
+    expect(filter.size).toBe(0)
+    expect(filter.seen('A', 1)).toBe(false)
+    expect(filter.seen('A', 1)).toBe(true)
+  })
+})
