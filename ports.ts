@@ -1,4 +1,4 @@
-import type { DeadLetter, Reading } from './domain.js'
+import type { DeadLetter } from './domain.js'
 
 /** The one clock of ingest, stream and rules; an RxJS scheduler satisfies it. */
 export interface Clock {
@@ -57,12 +57,6 @@ export interface Broker {
    * whose persistent session keeps the messages until the engine comes back.
    */
   setAccepting(accepting: boolean): Promise<void>
-  close(): Promise<void>
-}
-
-/** Where accepted readings go to be stored (the InfluxDB writer, later behind the write-ahead log). */
-export interface ReadingSink {
-  write(readings: readonly Reading[]): void
   close(): Promise<void>
 }
 
