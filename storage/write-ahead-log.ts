@@ -170,6 +170,11 @@ export interface WriteAheadLog extends LogSource {
    * commit failed. Unencodable readings are left out and returned in `rejected`.
    */
   append(readings: readonly Reading[]): Promise<WalAppendResult>
+  /**
+   * Appends points already encoded as line protocol (without their newline), e.g. computed index values, as one
+   * record whose points' event times lie in [minTs, maxTs]; resolves and rejects as `append`.
+   */
+  appendPoints(lines: readonly string[], minTs: number, maxTs: number): Promise<WalAppendResult>
   /** Bytes in the segment files. */
   readonly bytes: number
   /** The bound in bytes. */
@@ -582,12 +587,10 @@ class Wal implements WriteAheadLog {
   }
 
   append(readings: readonly Reading[]): Promise<WalAppendResult> {
-    if (this.closed) return Promise.reject(new AppError('CW_ERR_WAL_CLOSED'))
-    if (this.failure !== undefined) return Promise.reject(this.failure)
-    if (this.isFull) return this.refuse()
+    const refused = this.refusal()
+    if (refused !== undefined) return refused
     if (readings.length === 0) return Promise.resolve(EMPTY_RESULT)
-    const group = this.group
-    const records = group.records
+    const records = this.group.records
     const before = records.length
     let encoded: { count: number; rejected: readonly RejectedReading[] }
     try {
@@ -598,6 +601,32 @@ class Wal implements WriteAheadLog {
     const { count, rejected } = encoded
     if (rejected.length > 0) this.stats.pointsUnencodable += rejected.length
     if (count === 0) return Promise.resolve({ rejected })
+    const done = this.commitRecord(before, count)
+    return rejected.length === 0 ? done : done.then(() => ({ rejected }))
+  }
+
+  appendPoints(lines: readonly string[], minTs: number, maxTs: number): Promise<WalAppendResult> {
+    const refused = this.refusal()
+    if (refused !== undefined) return refused
+    if (lines.length === 0) return Promise.resolve(EMPTY_RESULT)
+    const records = this.group.records
+    const before = records.length
+    records.appendLines(lines, this.clock.now(), minTs, maxTs)
+    return this.commitRecord(before, lines.length)
+  }
+
+  /** Why an append is refused right now, as the rejected promise; undefined when it may go ahead. */
+  private refusal(): Promise<never> | undefined {
+    if (this.closed) return Promise.reject(new AppError('CW_ERR_WAL_CLOSED'))
+    if (this.failure !== undefined) return Promise.reject(this.failure)
+    if (this.isFull) return this.refuse()
+    return undefined
+  }
+
+  /** Admits the record just added to the group (`count` points from `before`), or takes it back at the bound. */
+  private commitRecord(before: number, count: number): Promise<WalAppendResult> {
+    const group = this.group
+    const records = group.records
     if (this.usedBytes > this.maxBytes) {
       records.undoLast(before, count)
       // Only a log that is really filling up turns `full`; one record too big for what is left is refused alone.
@@ -613,7 +642,7 @@ class Wal implements WriteAheadLog {
       this.groupDue = true
       this.kick()
     }
-    return rejected.length === 0 ? group.done : group.done.then(() => ({ rejected }))
+    return group.done
   }
 
   private refuse(): Promise<never> {

@@ -396,3 +396,20 @@ describe('write-ahead log', () => {
     await expect(stat(join(dir, 'LOCK'))).rejects.toMatchObject({ code: 'ENOENT' })
   })
 })
+
+describe('write-ahead log appendPoints', () => {
+  it('keeps pre-encoded points in order with the readings, durable once resolved, and survives a reopen', async () => {
+    const dir = await freshDir()
+    const { wal } = await openLog(dir)
+    await wal.append([at(1)])
+    const line = `water_index,district=xihu,index=clear,segment=river-1 confidence=1,level=3i,value=76.6 ${T0 + 2000}`
+    await wal.appendPoints([line], T0 + 2000, T0 + 2000)
+    await wal.append([at(3)])
+    const { lines, batches } = await readAll(wal)
+    expect(lines).toEqual([encodeReading(at(1)), line, encodeReading(at(3))])
+    expect(batches.reduce((n, b) => n + b.points, 0)).toBe(3)
+    await wal.close()
+    const reopened = await openLog(dir)
+    expect((await readAll(reopened.wal)).lines).toContain(line)
+  })
+})
