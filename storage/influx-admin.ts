@@ -40,40 +40,57 @@ export interface InfluxAdminOptions extends InfluxConnection {
   retention?: string
 }
 
+/** The measurement of computed index values (SPEC §10). */
+export const WATER_INDEX = 'water_index'
+
+/** A measurement with rollups: a sensor kind or the computed indices. */
+export type RollupSource = SensorKind | typeof WATER_INDEX
+
+/** Every measurement with rollups. */
+export const ROLLUP_SOURCES: readonly RollupSource[] = [...SENSOR_KINDS, WATER_INDEX]
+
 /** The numeric fields of a kind, in KIND_FIELDS order. */
 export function kindFields(kind: SensorKind): readonly string[] {
   const spec = KIND_FIELDS[kind]
   return [...spec.required, ...spec.optional]
 }
 
+/** The fields a rollup aggregates: a kind's numeric fields, or an index's value, level and confidence. */
+export function rollupFields(source: RollupSource): readonly string[] {
+  return source === WATER_INDEX ? ['value', 'level', 'confidence'] : kindFields(source)
+}
+
 /** Name of the rollup measurement: `water_level` + `1m` → `water_level_1m`. */
-export function rollupMeasurement(kind: SensorKind, every: RollupInterval['every']): string {
-  return `${kind}_${every}`
+export function rollupMeasurement(source: RollupSource, every: RollupInterval['every']): string {
+  return `${source}_${every}`
 }
 
 /** Name of the continuous query that fills a rollup: `cq_water_level_1m`. */
-export function continuousQueryName(kind: SensorKind, every: RollupInterval['every']): string {
-  return `cq_${kind}_${every}`
+export function continuousQueryName(source: RollupSource, every: RollupInterval['every']): string {
+  return `cq_${source}_${every}`
 }
 
 /**
  * The rollup SELECT ... INTO of a kind at an interval: mean, min and max of each numeric field
  * (`mean_level_m`, ...) from good readings, keeping every tag; `timeRange` adds a WHERE on time (for backfills).
  */
-export function rollupSelect(database: string, kind: SensorKind, every: RollupInterval['every'], timeRange?: { from: number; to: number }): string {
-  const aggregates = kindFields(kind).flatMap((field) =>
+export function rollupSelect(database: string, source: RollupSource, every: RollupInterval['every'], timeRange?: { from: number; to: number }): string {
+  const aggregates = rollupFields(source).flatMap((field) =>
     ['mean', 'min', 'max'].map((fn) => `${fn}(${quoteIdent(field)}) AS ${quoteIdent(`${fn}_${field}`)}`),
   )
   const db = quoteIdent(database)
-  const into = `${db}.${quoteIdent(ROLLUP_POLICY)}.${quoteIdent(rollupMeasurement(kind, every))}`
-  const from = `${db}.${quoteIdent(RAW_POLICY)}.${quoteIdent(kind)}`
-  const time = timeRange === undefined ? '' : ` AND time >= ${Math.trunc(timeRange.from)}ms AND time < ${Math.trunc(timeRange.to)}ms`
-  return `SELECT ${aggregates.join(', ')} INTO ${into} FROM ${from} WHERE "quality" = 'good'${time} GROUP BY time(${every}), *`
+  const into = `${db}.${quoteIdent(ROLLUP_POLICY)}.${quoteIdent(rollupMeasurement(source, every))}`
+  const from = `${db}.${quoteIdent(RAW_POLICY)}.${quoteIdent(source)}`
+  // Indices are computed from good readings already; readings roll up from good ones only.
+  const conditions = source === WATER_INDEX ? [] : [`"quality" = 'good'`]
+  if (timeRange !== undefined) conditions.push(`time >= ${Math.trunc(timeRange.from)}ms`, `time < ${Math.trunc(timeRange.to)}ms`)
+  const where = conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : ''
+  return `SELECT ${aggregates.join(', ')} INTO ${into} FROM ${from}${where} GROUP BY time(${every}), *`
 }
 
 /** The CREATE CONTINUOUS QUERY statements of every kind and rollup interval. */
 export function continuousQueries(database: string): Array<{ name: string; statement: string }> {
-  return SENSOR_KINDS.flatMap((kind) =>
+  return ROLLUP_SOURCES.flatMap((kind) =>
     ROLLUP_INTERVALS.map((interval) => {
       const name = continuousQueryName(kind, interval.every)
       const statement =
@@ -166,8 +183,8 @@ function normalizeQuery(query: string): string {
 
 /** Options of `backfillRollups`. */
 export interface BackfillOptions {
-  /** Kinds to backfill; default every kind. */
-  kinds?: readonly SensorKind[]
+  /** Measurements to backfill; default every kind and the indices. */
+  kinds?: readonly RollupSource[]
   /** Length of the time slice of one SELECT ... INTO in milliseconds (a multiple of 1 h); default 6 h. */
   chunkMs?: number
   /** Deadline of one SELECT ... INTO in milliseconds; default 60000. */
@@ -187,7 +204,7 @@ export async function backfillRollups(options: InfluxAdminOptions, from: number,
   let written = 0
   for (let sliceFrom = start; sliceFrom < end; sliceFrom += chunkMs) {
     const range = { from: sliceFrom, to: Math.min(end, sliceFrom + chunkMs) }
-    const statements = (backfill.kinds ?? SENSOR_KINDS).flatMap((kind) =>
+    const statements = (backfill.kinds ?? ROLLUP_SOURCES).flatMap((kind) =>
       ROLLUP_INTERVALS.map((interval) => rollupSelect(options.database, kind, interval.every, range)),
     )
     const results = await influxExec(conn, statements.join('; '))

@@ -47,7 +47,9 @@ describe('ensureDatabase', () => {
       ]),
     )
     const cqs = await continuousQueries(db)
-    expect(cqs.size).toBe(SENSOR_KINDS.length * 2)
+    // One per kind and interval, and the computed indices' own pair.
+    expect(cqs.size).toBe((SENSOR_KINDS.length + 1) * 2)
+    expect(cqs.get(continuousQueryName('water_index', '1h'))).toMatch(/mean\(value\) AS mean_value.*INTO .*rollup\.water_index_1h FROM .*water_index GROUP BY time\(1h\), \*/)
     const level1m = cqs.get(continuousQueryName('water_level', '1m'))
     expect(level1m).toContain('RESAMPLE EVERY 5m FOR 2h')
     expect(level1m).toContain(`INTO ${db}.rollup.water_level_1m`)
