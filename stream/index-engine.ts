@@ -1,0 +1,551 @@
+import type { Logger } from 'pino'
+import { asyncScheduler, Subject, type Observable, type SchedulerLike, type Subscription } from 'rxjs'
+import type { Reading, Segment, Sensor } from '../domain.js'
+import type { Clock } from '../ports.js'
+import type { RegistryIndex } from '../registry/registry-index.js'
+import { CLEAR_PARAMETERS, type ClearParameter, type ClearValues, type WaterBodyType } from './indices/clear-subscores.js'
+import { clearWaterIndex, type ClearIndex } from './indices/clear-water-index.js'
+import { clearConfidence, clearWindow, clearWindowMs, stationMedian, type StationWindows } from './indices/clear-window.js'
+import { PERSISTENCE_MS } from './indices/corroboration.js'
+import { districtClearIndex, type DistrictClearSegment } from './indices/district-clear-index.js'
+import { districtSmoothIndex, type DistrictSmoothZone } from './indices/district-smooth-index.js'
+import type { NullIndex } from './indices/null-index.js'
+import { isRaining, rainTotals } from './indices/rain-totals.js'
+import { MEDIAN_SPAN_MS } from './indices/sensor-value.js'
+import { levelOfBand, SMOOTH_FIELD, type AlertLevel } from './indices/smooth-subscores.js'
+import { smoothWaterIndex, type SensorSnapshot, type SmoothIndex } from './indices/smooth-water-index.js'
+import type { TimedValue } from './indices/timed-value.js'
+import {
+  clearIndexJson,
+  districtClearJson,
+  districtSmoothJson,
+  roundConfidence,
+  smoothIndexJson,
+  type DistrictIndexJson,
+  type IndexUpdate,
+  type IndicesSnapshot,
+  type SegmentIndexJson,
+  type WaterIndexPoint,
+} from './index-json.js'
+import { indexSchedule, type IndexTick } from './index-scheduler.js'
+import { indexTopology, type IndexTopology } from './index-topology.js'
+import { createSensorHistory, type SensorRecord } from './sensor-history.js'
+import { advanceZoneAlert, INITIAL_ZONE_ALERT, resolveZoneAlert, settleZoneAlert, type ZoneAlertState, type ZoneEvaluation } from './zone-alert.js'
+
+const MINUTE = 60_000
+const HOUR = 3_600_000
+
+/** A sensor silent in event time this long behind the newest reading is forgotten (the longest window), ms. */
+export const IDLE_EVICT_MS = 12 * HOUR
+/** Rain kept per gauge: the longest rain total, R12h (INDICES.md §2), ms. */
+export const RAIN_RETENTION_MS = 12 * HOUR
+/** Readings kept per smooth-water sensor: the 30-min persistence run with room to spare, ms. */
+export const SMOOTH_RETENTION_MS = 60 * MINUTE
+/** Event time between two sweeps for idle sensors driven by readings (the refresh sweeps too), ms. */
+const SWEEP_EVENT_MS = 10 * MINUTE
+
+/** `segment` tag of a district's `water_index` points (SPEC §10). */
+export const DISTRICT_SEGMENT = '_all'
+
+/** Options of createIndexEngine; every default is here. */
+export interface IndexEngineOptions {
+  /** The registry in force, read on every computation so that a reload takes effect. */
+  registry: () => RegistryIndex
+  /** Wall clock: staleness (silent for 3 × intervalS since its last arrival). */
+  clock: Clock
+  /** `CITYWATER_LATENESS_S`, seconds: readings older than their sensor's latest `ts` minus this are counted as late corrections. */
+  latenessS: number
+  logger: Logger
+  /** Least time between two recomputations of one key, ms; default 1000 (SPEC §7). */
+  throttleMs?: number
+  /** Period of the refresh of every key, ms; default 10 000 (SPEC §7). */
+  refreshMs?: number
+  /** Runs the throttle and the refresh (wall time); default asyncScheduler. */
+  scheduler?: SchedulerLike
+}
+
+/** A zone's smooth-water alert level changed. */
+export interface ZoneAlertChange {
+  zone: string
+  district: string
+  level: AlertLevel
+  previous: AlertLevel
+  /** Event time of the evaluation that changed it, epoch ms. */
+  at: number
+}
+
+/** Counters and sizes of the engine. */
+export interface IndexEngineStats {
+  /** Readings applied to an index input. */
+  applied: number
+  /** Applied readings older than their sensor's latest `ts` minus the lateness: late corrections. */
+  lateCorrections: number
+  /** Readings older than every window they could move: not applied. */
+  tooOld: number
+  /** Readings of sensors no index reads. */
+  ignored: number
+  /** Sensors whose history is held. */
+  sensors: number
+  /** Readings held over all sensors. */
+  readings: number
+  /** Sensors forgotten (idle or gone from the registry). */
+  evicted: number
+  /** Recomputations that threw (logged). */
+  errors: number
+}
+
+/** The live clear-water and smooth-water indices (INDICES.md §1, §2) of every segment, zone and district. */
+export interface IndexEngine {
+  /** Applies accepted readings (any quality); one with the `(sensor, ts)` of a held reading replaces it (re-flags, corrections). */
+  update(readings: readonly Reading[]): void
+  /** The `/api/indices` body without `generatedAt`, with every input applied so far. */
+  current(): IndicesSnapshot
+  /** Every emitted result: on change (at most once a second per key) and every key at each refresh. */
+  readonly updates$: Observable<IndexUpdate>
+  /** Level changes of the zones' smooth-water alert machines. */
+  readonly zoneAlerts$: Observable<ZoneAlertChange>
+  /** A zone's smooth-water alert level 0–4 (INDICES.md §4), 0 for an unknown zone. */
+  zoneAlertLevel(zoneId: string): AlertLevel
+  /** An operator clears a held score: the silent sensor drops out of its zones until it reports again. */
+  clearHeld(sensorId: string): boolean
+  stats(): IndexEngineStats
+  /** Stops the schedule and completes the observables. */
+  close(): void
+}
+
+interface ZoneRuntime {
+  /** Latest event time of the zone's inputs, epoch ms. */
+  eventTime: number | undefined
+  /** The score each sensor last counted with (`lastScore` of INDICES.md §2 holding). */
+  lastScores: Map<string, number>
+  alert: ZoneAlertState
+  /** Level of the latest resolved evaluation. */
+  level: AlertLevel
+}
+
+interface SegmentResult {
+  type: 'segment'
+  segment: Segment
+  json: SegmentIndexJson
+  text: string
+  eventTime: number | null
+  points: WaterIndexPoint[]
+  clear?: { index: ClearIndex | NullIndex; values: ClearValues }
+  smooth?: SmoothIndex | NullIndex
+}
+
+interface DistrictResult {
+  type: 'district'
+  district: string
+  json: DistrictIndexJson
+  text: string
+  eventTime: number | null
+  points: WaterIndexPoint[]
+}
+
+type Result = SegmentResult | DistrictResult
+
+const segmentKey = (id: string) => `segment:${id}`
+const districtKey = (id: string) => `district:${id}`
+
+/** Readings kept per sensor, by what the indices read of it. */
+function retentionOf(topology: () => IndexTopology, sensor: Sensor): number {
+  switch (topology().role(sensor.id)) {
+    case 'station':
+      return clearWindowMs(sensor.intervalS)
+    case 'rain':
+      return RAIN_RETENTION_MS
+    default:
+      return Math.max(SMOOTH_RETENTION_MS, PERSISTENCE_MS + 3 * sensor.intervalS * 1000)
+  }
+}
+
+/** Event time a sensor may stay silent before it is forgotten: 12 h, or a clear-water window plus its hold. */
+function idleOf(topology: () => IndexTopology, sensor: Sensor): number {
+  return topology().role(sensor.id) === 'station' ? Math.max(IDLE_EVICT_MS, 2 * clearWindowMs(sensor.intervalS)) : IDLE_EVICT_MS
+}
+
+/** A good reading older than this behind its sensor's latest reading is no current value (INDICES.md §2 value rule). */
+function valueHorizonMs(sensor: Sensor): number {
+  return Math.max(MEDIAN_SPAN_MS, 3 * sensor.intervalS * 1000)
+}
+
+const mean = (xs: readonly number[]): number => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length)
+
+/**
+ * Creates the index engine. Inputs are kept per sensor, bounded by the windows the indices read (clear-water
+ * window W, 60 min for smooth-water sensors, 12 h of rain) and forgotten after 12 h idle in event time. Results
+ * are computed over windows ending at the latest event time of their inputs, as soon as readings are applied;
+ * emitted on change at most once a second per key, and all of them every 10 s.
+ */
+export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
+  const log = options.logger.child({ module: 'index-engine' })
+  const scheduler = options.scheduler ?? asyncScheduler
+  const latenessMs = options.latenessS * 1000
+  const topology = (): IndexTopology => indexTopology(options.registry())
+  const history = createSensorHistory({
+    retentionMs: (sensor) => retentionOf(topology, sensor),
+    idleMs: (sensor) => idleOf(topology, sensor),
+  })
+  // All bounded by the registry: pruned to its segments, zones and sensors at every sweep.
+  const zones = new Map<string, ZoneRuntime>()
+  const results = new Map<string, Result>()
+  const emitted = new Map<string, string>()
+  const pending = new Set<string>()
+  const stats = { applied: 0, lateCorrections: 0, tooOld: 0, ignored: 0, evicted: 0, errors: 0 }
+  let lastSweepAt: number | undefined
+
+  const updates = new Subject<IndexUpdate>()
+  const zoneAlerts = new Subject<ZoneAlertChange>()
+  const dirty = new Subject<string>()
+
+  function zoneRuntime(id: string): ZoneRuntime {
+    let z = zones.get(id)
+    if (z === undefined) {
+      z = { eventTime: undefined, lastScores: new Map(), alert: INITIAL_ZONE_ALERT, level: 0 }
+      zones.set(id, z)
+    }
+    return z
+  }
+
+  // Clear water (INDICES.md §1)
+
+  /** A station's windows end at its latest reading; once stale on the wall clock, its silence moves the end on. */
+  function stationWindowEnd(sensor: Sensor, rec: SensorRecord, now: number): number {
+    const silentMs = now - rec.lastReceivedAt
+    return silentMs > 3 * sensor.intervalS * 1000 ? rec.latestTs + silentMs : rec.latestTs
+  }
+
+  function stationWindow(sensor: Sensor, rec: SensorRecord, parameter: ClearParameter, end: number) {
+    const lastValid = rec.lastValid[parameter]
+    const w = clearWindow({
+      parameter,
+      readings: history.values(sensor.id, parameter),
+      latestTs: end,
+      intervalS: sensor.intervalS,
+      ...(lastValid !== undefined ? { lastValid } : {}),
+    })
+    if (w.valid && w.value !== null) rec.lastValid[parameter] = { value: w.value, ts: end }
+    return w
+  }
+
+  function computeClear(segment: Segment, topo: IndexTopology, now: number): { index: ClearIndex | NullIndex; values: ClearValues; eventTime: number | null } {
+    const stations = topo.stations(segment.id)
+    if (stations.length === 0) return { index: { value: null, reason: 'no water-quality station on the segment' }, values: {}, eventTime: null }
+    let eventTime: number | null = null
+    let held = false
+    const perParameter: Partial<Record<ClearParameter, number[]>> = {}
+    const windows: StationWindows[] = []
+    for (const sensor of stations) {
+      const valid = new Set<ClearParameter>()
+      windows.push({ sensor, valid })
+      const rec = history.get(sensor.id)
+      if (rec === undefined) continue
+      eventTime = Math.max(eventTime ?? rec.latestTs, rec.latestTs)
+      const end = stationWindowEnd(sensor, rec, now)
+      for (const p of CLEAR_PARAMETERS) {
+        const w = stationWindow(sensor, rec, p, end)
+        if (w.valid) valid.add(p)
+        if (w.value === null) continue
+        ;(perParameter[p] ??= []).push(w.value)
+        if (w.held) held = true
+      }
+    }
+    const values: ClearValues = {}
+    for (const p of CLEAR_PARAMETERS) {
+      const median = stationMedian(p, perParameter[p] ?? [])
+      if (median !== undefined) values[p] = median
+    }
+    if (eventTime === null) return { index: { value: null, reason: 'no readings yet' }, values, eventTime }
+    const index = clearWaterIndex(values, {
+      waterType: segment.type as WaterBodyType,
+      ...(segment.targetClass !== undefined ? { targetClass: segment.targetClass } : {}),
+      confidence: clearConfidence(windows),
+      flags: held ? ['held'] : [],
+    })
+    return { index, values, eventTime }
+  }
+
+  // Smooth water (INDICES.md §2)
+
+  function snapshotOf(sensor: Sensor, zone: ZoneRuntime, now: number): SensorSnapshot {
+    const lastScore = zone.lastScores.get(sensor.id)
+    const base = lastScore !== undefined ? { sensor, lastScore } : { sensor }
+    const rec = history.get(sensor.id)
+    const field = SMOOTH_FIELD[sensor.kind]
+    if (rec === undefined || field === undefined) return { ...base, recent: [], stale: false }
+    const stale = now - rec.lastReceivedAt > 3 * sensor.intervalS * 1000
+    const horizon = rec.latestTs - valueHorizonMs(sensor)
+    const recent: TimedValue[] = []
+    for (const r of rec.readings) {
+      const value = r.fields[field]
+      if (value === undefined) continue
+      // An old good reading still counts for the persistence run, but is no current value of a sensor sending only suspect ones.
+      recent.push({ ts: r.ts, value, quality: r.quality === 'good' && r.ts <= horizon ? 'suspect' : r.quality })
+    }
+    return { ...base, recent, stale }
+  }
+
+  function computeZone(segment: Segment, topo: IndexTopology, at: number): { index: SmoothIndex | NullIndex; evaluation: ZoneEvaluation } {
+    const zone = zoneRuntime(segment.id)
+    const now = options.clock.now()
+    const sensors = topo.zoneSensors(segment.id).map((s) => snapshotOf(s, zone, now))
+    const rain = rainTotals(topo.rainGauges(segment.id).map((g) => history.values(g.id, 'rain_mm')), at)
+    const index = smoothWaterIndex({ sensors, rain, now: at })
+    if (index.value !== null) for (const s of index.sensors) zone.lastScores.set(s.sensor, s.score)
+    const evaluation: ZoneEvaluation = index.value === null
+      ? { value: null, rainPressure: 0, raining: isRaining(rain) }
+      : { value: index.value, rainPressure: index.rainPressure, raining: isRaining(rain) }
+    return { index, evaluation }
+  }
+
+  function setAlert(zoneId: string, zone: ZoneRuntime, next: ZoneAlertState): void {
+    zone.alert = next
+    if (next.pending || next.at === undefined || next.after.level === zone.level) return
+    const change: ZoneAlertChange = { zone: zoneId, district: options.registry().segment(zoneId)?.district ?? '', level: next.after.level, previous: zone.level, at: next.at }
+    zone.level = next.after.level
+    zoneAlerts.next(change)
+  }
+
+  function evaluator(zoneId: string): (at: number) => ZoneEvaluation {
+    return (at) => {
+      const topo = topology()
+      const segment = options.registry().segment(zoneId)
+      if (segment === undefined) return { value: null, rainPressure: 0, raining: false }
+      return computeZone(segment, topo, at).evaluation
+    }
+  }
+
+  // Results
+
+  function computeSegment(segment: Segment, topo: IndexTopology): SegmentResult {
+    const key = segmentKey(segment.id)
+    pending.delete(key)
+    const points: WaterIndexPoint[] = []
+    let result: SegmentResult
+    if (segment.type === 'drainage') {
+      const zone = zoneRuntime(segment.id)
+      const at = zone.eventTime ?? 0
+      const { index, evaluation } = computeZone(segment, topo, at)
+      // The open evaluation at the zone's event time reads exactly this result.
+      if (zone.alert.pending && zone.alert.at === zone.eventTime) setAlert(segment.id, zone, resolveZoneAlert(zone.alert, () => evaluation))
+      const smooth = smoothIndexJson(index)
+      if (index.value !== null) points.push({ index: 'smooth', value: index.value, level: index.level, confidence: roundConfidence(index.confidence) })
+      const json: SegmentIndexJson = { segment: segment.id, district: segment.district, type: segment.type, clear: null, smooth }
+      result = { type: 'segment', segment, json, text: JSON.stringify(json), eventTime: zone.eventTime ?? null, points, smooth: index }
+    } else {
+      const { index, values, eventTime } = computeClear(segment, topo, options.clock.now())
+      if (index.value !== null) points.push({ index: 'clear', value: index.value, level: index.class, confidence: roundConfidence(index.confidence) })
+      const json: SegmentIndexJson = { segment: segment.id, district: segment.district, type: segment.type, clear: clearIndexJson(index), smooth: null }
+      result = { type: 'segment', segment, json, text: JSON.stringify(json), eventTime, points, clear: { index, values } }
+    }
+    results.set(key, result)
+    return result
+  }
+
+  function freshSegment(segment: Segment, topo: IndexTopology): SegmentResult {
+    const key = segmentKey(segment.id)
+    const cached = results.get(key)
+    return cached?.type === 'segment' && !pending.has(key) && cached.segment === segment ? cached : computeSegment(segment, topo)
+  }
+
+  function computeDistrict(district: string, topo: IndexTopology): DistrictResult {
+    const key = districtKey(district)
+    pending.delete(key)
+    const clearSegments: DistrictClearSegment[] = []
+    const clearConfidences: number[] = []
+    const zonesOf: DistrictSmoothZone[] = []
+    const smoothConfidences: number[] = []
+    let eventTime: number | null = null
+    for (const segment of topo.segmentsOfDistrict(district)) {
+      const r = freshSegment(segment, topo)
+      if (r.eventTime !== null) eventTime = Math.max(eventTime ?? r.eventTime, r.eventTime)
+      if (r.clear !== undefined && segment.type !== 'drainage') {
+        clearSegments.push({ segment: segment.id, type: segment.type, values: r.clear.values, index: r.clear.index })
+        clearConfidences.push(r.clear.index.value === null ? 0 : r.clear.index.confidence)
+      }
+      if (r.smooth !== undefined) {
+        zonesOf.push({ zone: segment.id, index: r.smooth })
+        smoothConfidences.push(r.smooth.value === null ? 0 : r.smooth.confidence)
+      }
+    }
+    const clear = clearSegments.length === 0 ? null : districtClearIndex(clearSegments)
+    const smooth = zonesOf.length === 0 ? null : districtSmoothIndex(zonesOf)
+    const points: WaterIndexPoint[] = []
+    if (clear !== null && clear.value !== null) points.push({ index: 'clear', value: clear.value, level: clear.class, confidence: roundConfidence(mean(clearConfidences)) })
+    if (smooth !== null && smooth.value !== null) points.push({ index: 'smooth', value: smooth.value, level: levelOfBand(smooth.band), confidence: roundConfidence(mean(smoothConfidences)) })
+    const json: DistrictIndexJson = {
+      district,
+      clear: clear === null ? null : districtClearJson(clear),
+      smooth: smooth === null ? null : districtSmoothJson(smooth),
+    }
+    const result: DistrictResult = { type: 'district', district, json, text: JSON.stringify(json), eventTime, points }
+    results.set(key, result)
+    return result
+  }
+
+  function freshDistrict(district: string, topo: IndexTopology): DistrictResult {
+    const key = districtKey(district)
+    const cached = results.get(key)
+    return cached?.type === 'district' && !pending.has(key) ? cached : computeDistrict(district, topo)
+  }
+
+  /** Recomputes one key and emits it when it changed since its last emission, or always on a refresh. */
+  function publish(key: string, refresh: boolean): void {
+    const topo = topology()
+    let result: Result | undefined
+    if (key.startsWith('segment:')) {
+      const segment = options.registry().segment(key.slice('segment:'.length))
+      if (segment !== undefined) result = computeSegment(segment, topo)
+    } else if (key.startsWith('district:')) {
+      const district = key.slice('district:'.length)
+      if (topo.segmentsOfDistrict(district).length > 0) result = computeDistrict(district, topo)
+    }
+    if (result === undefined) return
+    if (!refresh && emitted.get(key) === result.text) return
+    emitted.set(key, result.text)
+    const scoped = result.type === 'segment'
+      ? { scope: 'segment' as const, district: result.segment.district, segment: result.segment.id }
+      : { scope: 'district' as const, district: result.district, segment: DISTRICT_SEGMENT }
+    updates.next({ key, ...scoped, eventTime: result.eventTime, data: result.json, points: result.points, refresh })
+  }
+
+  function safely(what: string, fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      stats.errors++
+      log.error({ err, what }, 'index computation failed')
+    }
+  }
+
+  function sweep(): void {
+    const registry = options.registry()
+    const topo = indexTopology(registry)
+    stats.evicted += history.evict((id) => (topo.role(id) === undefined ? undefined : registry.sensor(id)))
+    lastSweepAt = history.eventTime
+    for (const [id, zone] of zones) {
+      if (registry.segment(id)?.type !== 'drainage') {
+        zones.delete(id)
+        continue
+      }
+      const ids = new Set(topo.zoneSensors(id).map((s) => s.id))
+      for (const sensor of zone.lastScores.keys()) if (!ids.has(sensor)) zone.lastScores.delete(sensor)
+    }
+    const known = new Set([...topo.segments.map((s) => segmentKey(s.id)), ...topo.districts.map(districtKey)])
+    for (const map of [results, emitted]) for (const key of map.keys()) if (!known.has(key)) map.delete(key)
+    for (const key of pending) if (!known.has(key)) pending.delete(key)
+  }
+
+  function refresh(): void {
+    safely('sweep', sweep)
+    const topo = topology()
+    for (const segment of topo.segments) safely(segment.id, () => publish(segmentKey(segment.id), true))
+    for (const district of topo.districts) safely(district, () => publish(districtKey(district), true))
+  }
+
+  const subscription: Subscription = dirty.pipe(indexSchedule({ throttleMs: options.throttleMs ?? 1000, refreshMs: options.refreshMs ?? 10_000 }, scheduler)).subscribe((tick: IndexTick) => {
+    if (tick.type === 'refresh') refresh()
+    else safely(tick.key, () => publish(tick.key, false))
+  })
+
+  function apply(reading: Reading, topo: IndexTopology, touched: Set<string>, touchedZones: Set<string>): void {
+    const sensor = options.registry().sensor(reading.sensor)
+    if (sensor === undefined || topo.role(sensor.id) === undefined || !Number.isFinite(reading.ts)) {
+      stats.ignored++
+      return
+    }
+    const segments = topo.segmentsOf(sensor.id)
+    for (const id of segments) {
+      const zone = zones.get(id)
+      // Evaluations due before this reading's event time read the zone as it was before it.
+      if (zone?.eventTime !== undefined && reading.ts > zone.eventTime) {
+        setAlert(id, zone, advanceZoneAlert(zone.alert, zone.eventTime, reading.ts, evaluator(id), (step) => setAlert(id, zone, step)))
+      }
+    }
+    const previousTs = history.get(sensor.id)?.latestTs
+    if (history.insert(sensor, reading) === 'too_old') {
+      stats.tooOld++
+      return
+    }
+    stats.applied++
+    if (previousTs !== undefined && reading.ts < previousTs - latenessMs) stats.lateCorrections++
+    const rec = history.get(sensor.id)
+    if (topo.role(sensor.id) === 'station' && rec !== undefined) {
+      // Remember every valid window as it happens, so the `held` rule does not depend on when results are computed.
+      for (const p of CLEAR_PARAMETERS) stationWindow(sensor, rec, p, rec.latestTs)
+    }
+    for (const id of segments) {
+      touched.add(id)
+      if (options.registry().segment(id)?.type !== 'drainage') continue
+      const zone = zoneRuntime(id)
+      zone.eventTime = zone.eventTime === undefined ? reading.ts : Math.max(zone.eventTime, reading.ts)
+      touchedZones.add(id)
+    }
+  }
+
+  return {
+    update(readings) {
+      const topo = topology()
+      const touched = new Set<string>()
+      const touchedZones = new Set<string>()
+      for (const reading of readings) safely(reading.sensor, () => apply(reading, topo, touched, touchedZones))
+      for (const id of touchedZones) {
+        const zone = zones.get(id)
+        if (zone?.eventTime !== undefined) setAlert(id, zone, settleZoneAlert(zone.alert, zone.eventTime))
+      }
+      const eventTime = history.eventTime
+      if (eventTime !== undefined && (lastSweepAt === undefined || eventTime - lastSweepAt >= SWEEP_EVENT_MS)) safely('sweep', sweep)
+      const districts = new Set<string>()
+      for (const id of touched) {
+        pending.add(segmentKey(id))
+        const district = options.registry().segment(id)?.district
+        if (district !== undefined) districts.add(district)
+      }
+      for (const d of districts) pending.add(districtKey(d))
+      for (const id of touched) dirty.next(segmentKey(id))
+      for (const d of districts) dirty.next(districtKey(d))
+    },
+    current() {
+      const topo = topology()
+      return {
+        segments: topo.segments.map((s) => freshSegment(s, topo).json),
+        districts: topo.districts.map((d) => freshDistrict(d, topo).json),
+      }
+    },
+    updates$: updates.asObservable(),
+    zoneAlerts$: zoneAlerts.asObservable(),
+    zoneAlertLevel(zoneId) {
+      const zone = zones.get(zoneId)
+      if (zone === undefined) return 0
+      if (zone.alert.pending) setAlert(zoneId, zone, resolveZoneAlert(zone.alert, evaluator(zoneId)))
+      return zone.alert.after.level
+    },
+    clearHeld(sensorId) {
+      let cleared = false
+      for (const id of topology().segmentsOf(sensorId)) {
+        const zone = zones.get(id)
+        if (zone?.lastScores.delete(sensorId)) {
+          cleared = true
+          const district = options.registry().segment(id)?.district
+          pending.add(segmentKey(id))
+          dirty.next(segmentKey(id))
+          if (district !== undefined) {
+            pending.add(districtKey(district))
+            dirty.next(districtKey(district))
+          }
+        }
+      }
+      return cleared
+    },
+    stats() {
+      return { ...stats, sensors: history.size, readings: history.readingCount }
+    },
+    close() {
+      subscription.unsubscribe()
+      dirty.complete()
+      updates.complete()
+      zoneAlerts.complete()
+    },
+  }
+}
