@@ -5,6 +5,8 @@ import type { Logger } from 'pino'
 import { readingJson } from './api/reading-json.js'
 import { histogram, type MetricFamily } from './api/metrics.js'
 import { buildServer, type ApiServer } from './api/server.js'
+import { indicesSnapshotProvider } from './api/index-routes.js'
+import { parkingSnapshot } from './api/parking-routes.js'
 import { createWsHub, type WsHub } from './api/ws-hub.js'
 import { retentionMs, type Config } from './config.js'
 import { DEAD_LETTER_REASONS, type Reading } from './domain.js'
@@ -22,7 +24,10 @@ import { readingPayload } from './storage/influx-line.js'
 import { createInfluxWriter, type InfluxWriter } from './storage/influx-writer.js'
 import type { RejectedReading } from './storage/wal-record.js'
 import { createWriteAheadLog, type WriteAheadLog } from './storage/write-ahead-log.js'
+import { createIndexEngine, type IndexEngine } from './stream/index-engine.js'
+import { createParkingBoards, type ParkingBoards } from './stream/parking-boards.js'
 import { sensorState, type SensorState } from './stream/sensor-state.js'
+import { waterIndexLines } from './stream/water-index-lines.js'
 
 /** Parts a caller may swap, e.g. in tests; production defaults otherwise. */
 export interface AppOverrides {
@@ -45,6 +50,8 @@ export interface App {
   readonly hub: WsHub
   readonly deadLetters: DeadLetters
   readonly sensors: SensorState
+  readonly indices: IndexEngine
+  readonly parking: ParkingBoards
   /** The registry in force. */
   registry(): RegistryIndex
   /** Re-reads the registry file; on error keeps the current one and throws. */
@@ -144,6 +151,27 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   wal.on('full', ({ bytes, maxBytes }) => engineAlerts.raise('wal-near-full', 'red', bytes, maxBytes, 'Write-ahead log full: publishers are refused until InfluxDB confirms what the log holds'))
   wal.on('space', nearAlert)
   wal.on('normal', () => engineAlerts.clear('wal-near-full'))
+
+  const indices = createIndexEngine({ registry: () => registry, clock, latenessS: config.latenessS, logger })
+  hub.setSnapshotProvider('indices', indicesSnapshotProvider(indices))
+  const parking = createParkingBoards({
+    registry: () => registry,
+    zoneAlertLevel: (zone) => indices.zoneAlertLevel(zone),
+    publish: (topic, payload) => broker.publish(topic, payload, { qos: 1, retain: true }),
+    onLot: (lot) => hub.publish({ type: 'parking', key: lot.id, district: lot.district, data: lot }),
+    clock,
+    logger,
+  })
+  hub.setSnapshotProvider('parking', parkingSnapshot(parking))
+  const indexUpdates = indices.updates$.subscribe((u) => {
+    hub.publish({ type: 'index', key: u.key, district: u.district, data: u.data })
+    const lines = waterIndexLines(u)
+    // Computed values go through the same log as readings: an InfluxDB outage delays them, never loses them.
+    if (lines.length > 0 && u.eventTime !== null) {
+      wal.appendPoints(lines, u.eventTime, u.eventTime).catch((err: unknown) => log.debug({ err, key: u.key }, 'index point not stored'))
+    }
+  })
+  const zoneAlertChanges = indices.zoneAlerts$.subscribe(() => parking.refresh())
   hub.setSnapshotProvider('readings', (sub) => {
     const out = []
     for (const sensor of registry.registry.sensors) {
@@ -192,11 +220,15 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       }
     },
     metrics: () => metrics(),
+    indices: { engine: indices, query, clock, retentionMs: rawRetentionMs },
+    parking: { parking },
     readings: ({ sensor, from, to, every }) =>
       query.readingsOf({ sensor: sensor.id, kind: sensor.kind, from, to, retentionMs: rawRetentionMs, ...(every !== undefined ? { every } : {}) }),
   })
 
   function onAccepted(readings: readonly Reading[]): void {
+    indices.update(readings)
+    parking.update(readings)
     const live = hub.subscribers('readings') > 0
     for (const r of readings) {
       sensors.update(r)
@@ -317,11 +349,14 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     hub,
     deadLetters,
     sensors,
+    indices,
+    parking,
     registry: () => registry,
     reloadRegistry() {
       const next = indexRegistry(loadRegistry(config.registry))
       registry = next
       sensors.retain(new Set(next.registry.sensors.map((s) => s.id)))
+      parking.refresh()
       log.info({ sensors: next.registry.sensors.length, segments: next.registry.segments.length }, 'registry reloaded')
       return next
     },
@@ -348,6 +383,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       if (closing) return
       closing = true
       hub.close()
+      indexUpdates.unsubscribe()
+      zoneAlertChanges.unsubscribe()
+      indices.close()
+      await parking.close()
       await broker.close().catch((err: unknown) => log.warn({ err }, 'broker close failed'))
       await api.close().catch((err: unknown) => log.warn({ err }, 'api close failed'))
       // The writer drains what the log holds (up to its close timeout) before the log writes its checkpoint.

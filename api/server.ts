@@ -7,6 +7,8 @@ import type { Clock } from '../ports.js'
 import type { RegistryIndex } from '../registry/registry-index.js'
 import type { SensorState, SensorStatus } from '../stream/sensor-state.js'
 import { toCsv } from './csv.js'
+import { registerIndexRoutes, type IndexRoutesDeps } from './index-routes.js'
+import { registerParkingRoutes, type ParkingRoutesDeps } from './parking-routes.js'
 import { renderMetrics, type MetricFamily } from './metrics.js'
 import { openApiCollector } from './openapi.js'
 import { readingJson } from './reading-json.js'
@@ -32,6 +34,10 @@ export interface ApiDeps {
   metrics: () => MetricFamily[]
   /** Stored readings of one sensor from InfluxDB. */
   readings: (query: ReadingsQuery) => Promise<Record<string, unknown>[]>
+  /** The index engine and history store behind /api/indices. */
+  indices: IndexRoutesDeps
+  /** The parking lots and boards behind /api/parking. */
+  parking: ParkingRoutesDeps
 }
 
 const errorBody = {
@@ -163,6 +169,9 @@ export async function buildServer(deps: ApiDeps) {
     }
     return { sensor: sensor.id, points }
   })
+
+  registerIndexRoutes(app, deps.indices)
+  registerParkingRoutes(app, deps.parking)
 
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => openapi.document())
 

@@ -1,7 +1,7 @@
 import { pino } from 'pino'
 import { TestScheduler } from 'rxjs/testing'
 import { afterEach, describe, expect, it } from 'vitest'
-import { indexHistoryStatement, indicesSnapshotProvider, registerIndexRoutes } from '../../api/index-routes.js'
+import { indexHistoryStatement, indicesSnapshotProvider } from '../../api/index-routes.js'
 import { buildServer, type ApiServer } from '../../api/server.js'
 import { createWsHub } from '../../api/ws-hub.js'
 import type { Reading, Registry } from '../../domain.js'
@@ -46,12 +46,22 @@ function engineWithData(): IndexEngine {
   return engine
 }
 
+/** No parking lots: these tests are about the index routes. */
+const NO_PARKING = { parking: { lots: () => [], boards: () => [], districts: () => [] } }
+
 /** The real server of api/server.ts (its error handler and ajv settings) with the index routes added. */
 async function serve(rows: QueryRow[] = []) {
   const statements: string[] = []
   const registry = indexRegistry(REGISTRY)
   const hub = createWsHub({ logger })
   const clock = { now: () => NOW }
+  const engine = engineWithData()
+  const query = {
+    query: async (q: string) => {
+      statements.push(q)
+      return rows
+    },
+  }
   const app: ApiServer = await buildServer({
     logger,
     clock,
@@ -61,18 +71,8 @@ async function serve(rows: QueryRow[] = []) {
     readiness: () => ({ ready: true, body: {} }),
     metrics: () => [],
     readings: async () => [],
-  })
-  const engine = engineWithData()
-  registerIndexRoutes(app, {
-    engine,
-    query: {
-      query: async (q) => {
-        statements.push(q)
-        return rows
-      },
-    },
-    clock,
-    retentionMs: RETENTION,
+    indices: { engine, query, clock, retentionMs: RETENTION },
+    parking: NO_PARKING,
   })
   await app.ready()
   cleanups.push(() => app.close(), () => hub.close())
@@ -192,9 +192,9 @@ describe('GET /api/indices/history', () => {
   it('passes InfluxDB failures on with their status', async () => {
     const registry = indexRegistry(REGISTRY)
     const hub = createWsHub({ logger })
-    const app = await buildServer({ logger, clock: { now: () => NOW }, registry: () => registry, sensors: sensorState(), hub, readiness: () => ({ ready: true, body: {} }), metrics: () => [], readings: async () => [] })
     const { AppError } = await import('../../errors.js')
-    registerIndexRoutes(app, { engine: engineWithData(), query: { query: async () => { throw new AppError('CW_ERR_INFLUX_UNAVAILABLE', ['down']) } }, clock: { now: () => NOW }, retentionMs: RETENTION })
+    const indices = { engine: engineWithData(), query: { query: async () => { throw new AppError('CW_ERR_INFLUX_UNAVAILABLE', ['down']) } }, clock: { now: () => NOW }, retentionMs: RETENTION }
+    const app = await buildServer({ logger, clock: { now: () => NOW }, registry: () => registry, sensors: sensorState(), hub, readiness: () => ({ ready: true, body: {} }), metrics: () => [], readings: async () => [], indices, parking: NO_PARKING })
     await app.ready()
     cleanups.push(() => app.close(), () => hub.close())
     const res = await app.inject({ method: 'GET', url: '/api/indices/history' })
