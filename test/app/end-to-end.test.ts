@@ -130,6 +130,26 @@ describe('ingest through the embedded broker', () => {
     await waitFor(async () => (await count(t, 'rainfall', `"sensor" = '${rain.id}'`)) === 50, { timeoutMs: 15_000, message: '50 rain readings' })
   })
 
+  it('turns parking readings into lot states, retained lot and board messages, and /api/parking', async () => {
+    const lot = firstOfKind(t, 'parking')
+    const capacity = lot.params.capacity as number
+    const board = t.app.registry().registry.boards.find((b) => b.lots.includes(lot.id))
+    const client = await t.client()
+    await client.publishAsync(topicOf(lot), JSON.stringify({ ts: now - 5000, occupied: capacity - 1 }), { qos: 1 })
+    const watcher = await t.client()
+    const retained = nextMessage(watcher, (topic) => topic === `citywater/parking/xihu/${lot.id}`)
+    await watcher.subscribeAsync(`citywater/parking/xihu/${lot.id}`, { qos: 1 })
+    expect(JSON.parse((await retained).payload.toString())).toMatchObject({ id: lot.id, capacity, occupied: capacity - 1, free: 1, status: 'full' })
+    if (board !== undefined) {
+      const boardMessage = nextMessage(watcher, (topic) => topic === `citywater/boards/xihu/${board.id}`)
+      await watcher.subscribeAsync(`citywater/boards/xihu/${board.id}`, { qos: 1 })
+      expect(JSON.parse((await boardMessage).payload.toString()).lines).toEqual(expect.arrayContaining([expect.objectContaining({ lot: lot.id, text: 'FULL' })]))
+    }
+    const body = await getJson(`${t.http}/api/parking?district=xihu`)
+    expect(body.lots.find((l: { id: string }) => l.id === lot.id)).toMatchObject({ free: 1, status: 'full' })
+    expect(body.districts).toEqual([expect.objectContaining({ district: 'xihu', full: 1 })])
+  })
+
   it('relays other topics like any MQTT broker', async () => {
     const a = await t.client()
     const b = await t.client()
