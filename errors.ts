@@ -4,6 +4,7 @@ import { format } from 'node:util'
 export const ERROR_CATALOG = {
   CW_ERR_CONFIG_INVALID: { status: 500, message: 'Invalid configuration: %s' },
   CW_ERR_REGISTRY_INVALID: { status: 500, message: 'Invalid registry: %s' },
+  CW_ERR_RULES_INVALID: { status: 400, message: 'Invalid rules: %s' },
   CW_ERR_INGEST_SCHEMA: { status: 400, message: 'Reading on %s failed validation: %s' },
   CW_ERR_INGEST_TOO_LARGE: { status: 413, message: 'Message on %s is too large: %s' },
   CW_ERR_API_VALIDATION: { status: 400, message: 'Request failed validation: %s' },
@@ -15,6 +16,10 @@ export const ERROR_CATALOG = {
   CW_ERR_INFLUX_QUERY: { status: 502, message: 'InfluxDB query failed: %s' },
   CW_ERR_WS_MESSAGE: { status: 400, message: 'Invalid websocket message: %s' },
   CW_ERR_ALERT_TRANSITION: { status: 409, message: "Alert '%s' cannot go from %s to %s" },
+  CW_ERR_ALERT_NOT_FOUND: { status: 404, message: "Alert '%s' not found" },
+  CW_ERR_ALERT_STORE_SCHEMA: { status: 500, message: 'Alert store %s has schema version %s; this engine knows up to %s' },
+  CW_ERR_SILENCE_NOT_FOUND: { status: 404, message: "Silence '%s' not found" },
+  CW_ERR_SILENCE_INVALID: { status: 400, message: 'Invalid silence: %s' },
   CW_ERR_INTERNAL: { status: 500, message: 'Internal error: %s' },
   CW_ERR_WAL_FULL: { status: 503, message: 'Write-ahead log is full: %s' },
   CW_ERR_WAL_CLOSED: { status: 503, message: 'Write-ahead log is closed' },
