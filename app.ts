@@ -26,6 +26,7 @@ import type { RejectedReading } from './storage/wal-record.js'
 import { createWriteAheadLog, type WriteAheadLog } from './storage/write-ahead-log.js'
 import { createIndexEngine, type IndexEngine } from './stream/index-engine.js'
 import { createParkingBoards, type ParkingBoards } from './stream/parking-boards.js'
+import { createQualityStage } from './stream/quality-stage.js'
 import { sensorState, type SensorState } from './stream/sensor-state.js'
 import { waterIndexLines } from './stream/water-index-lines.js'
 
@@ -141,6 +142,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     deadLetters,
     clock,
   })
+  const quality = createQualityStage({ registry: () => registry, latenessS: config.latenessS, clock })
   const sensors = sensorState()
   const hub = createWsHub({ logger })
   const engineAlerts = createEngineAlerts({ hub, broker, clock, logger })
@@ -250,18 +252,24 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // Refused before ingest sees it, so the resend is not taken for a duplicate of a reading never stored.
     if (message.qos > 0 && wal.full) throw new WithholdAck('write-ahead log full')
     let accepted: readonly Reading[]
+    let batch: readonly Reading[]
     try {
-      accepted = ingest.handle(message).accepted
+      const raw = ingest.handle(message).accepted
+      if (raw.length === 0) return
+      // Flags are set before the append, so the stored point carries them; a spike found now re-flags the
+      // previous reading, stored again (same series and ts: InfluxDB overwrites) ahead of the new one.
+      const assessed = quality.assess(raw)
+      accepted = assessed.readings
+      batch = assessed.reflagged.length === 0 ? accepted : [...assessed.reflagged, ...accepted]
     } catch (err) {
       // One message's failure never stalls the others.
       log.error({ err, topic: message.topic }, 'message handling failed')
       return
     }
-    if (accepted.length === 0) return
     // Appended (encoded and queued for the group commit) before anything else, so the log keeps arrival order.
-    const stored = wal.append(accepted)
+    const stored = wal.append(batch)
     // Live state and dashboards never wait for the disk.
-    onAccepted(accepted)
+    onAccepted(batch)
     if (message.qos === 0) {
       stored.then(({ rejected }) => deadLetterUnstorable(rejected), (err: unknown) => refusedQos0(accepted, err))
       return
@@ -302,6 +310,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       counter('citywater_readings_seq_missed_total', 'Readings missing by gaps in seq', s.seqMissed),
       counter('citywater_device_restarts_total', 'Drops of seq to a small number', s.deviceRestarts),
       counter('citywater_messages_foreign_district_total', 'Messages of districts this instance does not own', s.foreign),
+      counter('citywater_readings_late_total', 'Readings behind their sensor watermark (flagged late)', quality.stats.late),
+      counter('citywater_readings_reflagged_total', 'Readings whose flag a later reading changed (spikes)', quality.stats.reflagged),
       gauge('citywater_deadletter_bytes', 'Bytes held in the dead-letter files', deadLetters.bytes),
       counter('citywater_influx_points_written_total', 'Points confirmed by InfluxDB', w.pointsWritten),
       counter('citywater_influx_write_errors_total', 'Failed InfluxDB write attempts', w.writeErrors),

@@ -150,6 +150,28 @@ describe('ingest through the embedded broker', () => {
     expect(body.districts).toEqual([expect.objectContaining({ district: 'xihu', full: 1 })])
   })
 
+  it('stores each reading with its quality flag, and re-flags a spike when the next reading arrives', async () => {
+    const gauge = t.app.registry().registry.sensors.filter((s) => s.kind === 'water_level')[2] as Sensor
+    const hn = gauge.params.normalLevelM as number
+    const client = await t.client()
+    const base = now - 20 * 60_000
+    const series = [hn, hn, hn + 0.5, hn, -9999]
+    for (const [i, level] of series.entries()) await client.publishAsync(topicOf(gauge), JSON.stringify({ ts: base + i * 60_000, level_m: level }), { qos: 1 })
+    const rows = await waitFor(async () => {
+      const r = await t.influx.query(`SELECT "level_m", "quality", "quality_reason" FROM "water_level" WHERE "sensor" = '${gauge.id}'`)
+      return r.length === 5 && r.every((row) => typeof row.quality === 'string') && r[2]?.quality !== 'good' && r
+    }, { timeoutMs: 15_000, message: 'five readings with the spike re-flagged' })
+    expect(rows.map((r) => [r.quality, r.quality_reason])).toEqual([
+      ['good', ''],
+      ['good', ''],
+      ['bad', 'spike:level_m'],
+      ['good', ''],
+      ['bad', 'sentinel:level_m'],
+    ])
+    const sensor = await getJson(`${t.http}/api/sensors/${gauge.id}`)
+    expect(sensor.last).toMatchObject({ quality: 'bad', qualityReason: 'sentinel:level_m' })
+  })
+
   it('relays other topics like any MQTT broker', async () => {
     const a = await t.client()
     const b = await t.client()

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import type { DeadLetter } from '../../domain.js'
 import { createIngest } from '../../ingest/ingest-pipeline.js'
 import { indexRegistry } from '../../registry/registry-index.js'
+import { createQualityStage } from '../../stream/quality-stage.js'
 import { fixtureRegistry } from '../helpers/fixture-registry.js'
 
 const NOW = Date.parse('2026-11-27T10:00:00.000Z')
@@ -21,7 +22,7 @@ function setup(options: { districts?: string[] } = {}) {
   })
   const send = (topic: string, body: unknown) =>
     ingest.handle({ topic, payload: Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)), qos: 1 })
-  return { ingest, letters, send, advance: (ms: number) => (now += ms) }
+  return { ingest, letters, send, registry, advance: (ms: number) => (now += ms) }
 }
 
 describe('ingest pipeline', () => {
@@ -114,16 +115,24 @@ describe('ingest pipeline', () => {
     expect(ingest.stats.deviceRestarts).toBe(1)
   })
 
-  it('flags parking occupancy above capacity bad and a differing capacity suspect', () => {
-    const { send } = setup()
-    expect(send('city/xihu/parking/P-1', { ts: NOW - 3, occupied: 101 }).accepted[0]).toMatchObject({ quality: 'bad', qualityReason: 'range:occupied' })
-    expect(send('city/xihu/parking/P-1', { ts: NOW - 2, occupied: 50, capacity: 90 }).accepted[0]).toMatchObject({ quality: 'suspect', qualityReason: 'capacity_mismatch' })
-    expect(send('city/xihu/parking/P-1', { ts: NOW - 1, occupied: 50, capacity: 100 }).accepted[0]).toMatchObject({ quality: 'good' })
+  it('leaves the flag to the quality stage: parking beyond capacity bad, a differing capacity suspect', () => {
+    const { send, registry } = setup()
+    const stage = createQualityStage({ registry: () => registry, latenessS: 120, clock: { now: () => NOW } })
+    const flag = (topic: string, body: unknown) => {
+      const accepted = send(topic, body).accepted
+      expect(accepted[0]).toMatchObject({ quality: 'good', qualityReason: '' })
+      return stage.assess(accepted).readings[0]
+    }
+    expect(flag('city/xihu/parking/P-1', { ts: NOW - 3, occupied: 101 })).toMatchObject({ quality: 'bad', qualityReason: 'range:occupied' })
+    expect(flag('city/xihu/parking/P-1', { ts: NOW - 2, occupied: 50, capacity: 90 })).toMatchObject({ quality: 'suspect', qualityReason: 'capacity_mismatch' })
+    expect(flag('city/xihu/parking/P-1', { ts: NOW - 1, occupied: 50, capacity: 100 })).toMatchObject({ quality: 'good' })
   })
 
-  it('flags sentinel codes bad', () => {
-    const { send } = setup()
-    expect(send('city/xihu/ponding_depth/PD-1', { ts: NOW - 1, depth_cm: -9999 }).accepted[0]).toMatchObject({ quality: 'bad', qualityReason: 'sentinel:depth_cm' })
+  it('leaves sentinel codes to the quality stage, which flags them bad', () => {
+    const { send, registry } = setup()
+    const stage = createQualityStage({ registry: () => registry, latenessS: 120, clock: { now: () => NOW } })
+    const { accepted } = send('city/xihu/ponding_depth/PD-1', { ts: NOW - 1, depth_cm: -9999 })
+    expect(stage.assess(accepted).readings[0]).toMatchObject({ quality: 'bad', qualityReason: 'sentinel:depth_cm' })
   })
 
   it('ignores other topics and, when partitioned, other districts', () => {
