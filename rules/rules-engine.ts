@@ -1,0 +1,741 @@
+import type { Reading, Segment, Sensor } from '../domain.js'
+import type { RegistryIndex } from '../registry/registry-index.js'
+import type { SegmentIndexJson, IndexUpdate } from '../stream/index-json.js'
+import { indexTopology } from '../stream/index-topology.js'
+import { clearWindowMs } from '../stream/indices/clear-window.js'
+import { isRaining, rainPressure, rainTotals } from '../stream/indices/rain-totals.js'
+import { closureCmOf } from '../stream/indices/smooth-subscores.js'
+import type { TimedValue } from '../stream/indices/timed-value.js'
+import type { AlertLevel, Condition, Report } from './condition.js'
+import {
+  compileRules,
+  selectsSegment,
+  selectsSensor,
+  type CompiledComposite,
+  type CompiledRule,
+  type CompiledRuleSet,
+  type ReadingRule,
+} from './compile-rules.js'
+import { compositeReport, type CompositeMember } from './evaluate-composite.js'
+import { INITIAL_FAULT, stepFault, type FaultState } from './evaluate-fault.js'
+import { INITIAL_HYSTERESIS, resolveLevels, type HysteresisState } from './evaluate-hysteresis.js'
+import { advanceIndexRule, DEFAULT_TARGET_CLASS, initialIndexState, restoredIndexState, type IndexInput, type IndexRuleState, type RainView } from './evaluate-index.js'
+import { overflowLimit, pushPoint, stepRateOfRise, stepTimeToOverflow, type Point } from './evaluate-rate.js'
+import { freshReport, staleReport, staleVerdict } from './evaluate-stale.js'
+import { holdThreshold, stepThreshold } from './evaluate-threshold.js'
+import { INITIAL_CLOSURE, stepClosure, type ClosureState } from './evaluate-tunnel-closure.js'
+import { formatNumber, levelName, sensorLabel } from './rule-messages.js'
+import type { RuleSet, SegmentSelector } from './rule-schema.js'
+
+const MINUTE = 60_000
+const HOUR = 3_600_000
+/** Rain kept per gauge: the longest rain total, R12h (INDICES.md §2), ms. */
+export const RULES_RAIN_RETENTION_MS = 12 * HOUR
+/** Event time between two sweeps driven by data (tick always sweeps), ms. */
+const SWEEP_EVENT_MS = 10 * MINUTE
+/** An active time_to_overflow alert is updated when its ETA moves by this many minutes. */
+export const ETA_UPDATE_MINUTES = 5
+
+/** Options of createRulesEngine. */
+export interface RulesEngineOptions {
+  /** A rule set validated by parseRules. */
+  rules: RuleSet
+  /** The registry in force, read on every call so that a reload takes effect. */
+  registry: () => RegistryIndex
+}
+
+/** An alert that was active before a restart: its rule, subject and level 1–4. */
+export interface ActiveAlertRef {
+  rule: string
+  subject: string
+  level: AlertLevel
+}
+
+/** Counters and sizes of the rules engine. */
+export interface RulesEngineStats {
+  /** Subjects with state over all rules. */
+  subjects: number
+  /** Subjects above level 0. */
+  active: number
+  /** Readings older than a subject's latest: not evaluated. */
+  late: number
+  /** Subjects forgotten (idle at level 0, or gone from the registry). */
+  evicted: number
+}
+
+/**
+ * Evaluates the rules of SPEC §8 into Conditions, without I/O or a clock of its own: event time comes from readings
+ * and index results, wall time from `tick`. Each call returns the conditions whose level (or data gap, instruction,
+ * or ETA) changed, in the order they happened; the alert manager keeps one alert per `(rule, subject)`.
+ */
+export interface RulesEngine {
+  /** Evaluates the reading rules (threshold, rate_of_rise, time_to_overflow, tunnel_closure, sensor_fault; stale clears). */
+  onReadings(readings: readonly Reading[]): Condition[]
+  /** Evaluates the index rules and index thresholds on a segment's result; district results are ignored. */
+  onIndexUpdate(update: IndexUpdate): Condition[]
+  /** Wall-clock work: `stale`, and data-gap holds of silent sensors. `raining(zoneOrDistrict)` defaults to the engine's own rain gauges. */
+  tick(wallNow: number, raining?: (zoneOrDistrict: string) => boolean): Condition[]
+  /** Applies a new validated rule set atomically: unchanged rules keep their state; removed rules' active subjects are resolved (level 0). */
+  replace(rules: RuleSet): Condition[]
+  /** Seeds the levels of alerts active before a restart, so that their clearing is reported. */
+  restore(active: readonly ActiveAlertRef[]): void
+  /** Forgets a subject (a person resolved its alert): the next evaluation raises it again if the condition still holds. */
+  forget(rule: string, subject: string): void
+  /** The rule set in force, as given. */
+  rules(): RuleSet
+  /** The latest condition of every subject above level 0. */
+  active(): Condition[]
+  stats(): RulesEngineStats
+}
+
+interface Entry<S> {
+  district: string
+  segment: string | null
+  /** Latest input, event time (or wall time for stale), ms. */
+  at: number
+  level: AlertLevel
+  dataGap: boolean
+  /** The last condition reported for the subject. */
+  emitted: Condition | undefined
+  s: S
+}
+
+interface ThresholdSubject {
+  h: HysteresisState
+  lastTs: number
+}
+
+interface RateSubject {
+  h: HysteresisState
+  points: Point[]
+  lastTs: number
+}
+
+interface FaultSubject extends FaultState {
+  lastTs: number
+}
+
+interface ClosureSubject extends ClosureState {
+  lastTs: number
+}
+
+type AnyRuntime = { rule: CompiledRule; subjects: Map<string, Entry<unknown>> }
+
+/** The rule when its subjects are sensors (rules on readings), else undefined. */
+function readingRuleOf(rule: CompiledRule): ReadingRule | undefined {
+  if (rule.type === 'index' || rule.type === 'composite' || (rule.type === 'threshold' && rule.index !== undefined)) return undefined
+  return rule
+}
+
+/** Whether the rule's subjects are sensors (rules on readings). */
+function onReadingsRule(rule: CompiledRule): boolean {
+  return readingRuleOf(rule) !== undefined
+}
+
+/** The segment selector of a rule on segments. */
+function segmentSelectorOf(rule: CompiledRule): SegmentSelector | undefined {
+  if (rule.type === 'threshold') return rule.segmentSubjects
+  if (rule.type === 'index' || rule.type === 'composite') return rule.subjects
+  return undefined
+}
+
+/** The Report a condition was made from. */
+function reportOf(c: Condition): Report {
+  const { rule: _rule, type: _type, subject: _subject, district: _district, segment: _segment, at: _at, ...report } = c
+  return report
+}
+
+/** Whether two compilations of one rule id read the same kind of subject, so state can carry over. */
+function compatible(a: CompiledRule, b: CompiledRule): boolean {
+  if (a.type !== b.type) return false
+  if (a.type === 'threshold' && b.type === 'threshold') return a.field === b.field && a.index === b.index
+  if (a.type === 'index' && b.type === 'index') return a.index === b.index
+  if (a.type === 'rate_of_rise' && b.type === 'rate_of_rise') return a.field === b.field
+  if (a.type === 'composite' && b.type === 'composite') return a.scope === b.scope
+  return true
+}
+
+/** A reading field in the datum rules compare it in: river `level_m` plus the gauge's `offsetM` (INDICES.md §2). */
+function datumValue(sensor: Sensor, field: string, raw: number): number {
+  if (sensor.kind !== 'water_level' || field !== 'level_m') return raw
+  const offset = sensor.params.offsetM
+  return typeof offset === 'number' && Number.isFinite(offset) ? raw + offset : raw
+}
+
+const zonesCache = new WeakMap<RegistryIndex, Map<string, string[]>>()
+
+/** Drainage zones whose `riverGauges` list each gauge. */
+function zonesOfGauges(registry: RegistryIndex): Map<string, string[]> {
+  let map = zonesCache.get(registry)
+  if (map === undefined) {
+    map = new Map()
+    for (const seg of registry.registry.segments) {
+      for (const g of seg.riverGauges ?? []) {
+        const list = map.get(g)
+        if (list === undefined) map.set(g, [seg.id])
+        else list.push(seg.id)
+      }
+    }
+    zonesCache.set(registry, map)
+  }
+  return map
+}
+
+const NO_ZONES: readonly string[] = Object.freeze([])
+
+/**
+ * Creates the rules engine. Per-subject state is bounded: subjects at level 0 with nothing pending are dropped at
+ * once or after `idleEvictS` of event time, and everything is pruned to the registry in force.
+ */
+export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
+  let ruleSet: RuleSet = structuredClone(options.rules)
+  let compiled: CompiledRuleSet = compileRules(ruleSet)
+  let runtimes: AnyRuntime[] = compiled.rules.map((rule) => ({ rule, subjects: new Map() }))
+  let byId = new Map(runtimes.map((rt) => [rt.rule.id, rt] as const))
+  const live = new Map<string, { receivedAt: number; ts: number }>()
+  const rain = new Map<string, TimedValue[]>()
+  const stations = new Map<string, { do?: { ts: number; v: number }; nh3n?: { ts: number; v: number } }>()
+  const stats = { late: 0, evicted: 0 }
+  let eventNow: number | undefined
+  let lastSweepAt: number | undefined
+
+  // Emission
+
+  function emit(out: Condition[], rt: AnyRuntime, subject: string, entry: Entry<unknown>, report: Report, at: number): void {
+    const prev = entry.emitted
+    const dataGap = report.dataGap ?? false
+    let changed = prev === undefined ? report.level > 0 : report.level !== prev.level || (report.level > 0 && dataGap !== (prev.dataGap ?? false))
+    if (!changed && prev !== undefined && report.level > 0 && report.etaMinutes !== undefined) {
+      const a = report.etaMinutes
+      const b = prev.etaMinutes ?? null
+      changed = (a === null) !== (b === null) || (a !== null && b !== null && Math.abs(a - b) >= ETA_UPDATE_MINUTES)
+    }
+    entry.level = report.level
+    entry.dataGap = dataGap
+    if (!changed) return
+    const condition: Condition = { rule: rt.rule.id, type: rt.rule.type, subject, district: entry.district, segment: entry.segment, at, ...report, dataGap }
+    entry.emitted = condition
+    out.push(condition)
+  }
+
+  function entryOf<S>(rt: AnyRuntime, subject: string, place: { district: string; segment: string | null }, init: () => S): Entry<S> {
+    let e = rt.subjects.get(subject) as Entry<S> | undefined
+    if (e === undefined) {
+      e = { district: place.district, segment: place.segment, at: -Infinity, level: 0, dataGap: false, emitted: undefined, s: init() }
+      rt.subjects.set(subject, e as Entry<unknown>)
+    }
+    return e
+  }
+
+  function resolveEntry(out: Condition[], rt: AnyRuntime, subject: string, entry: Entry<unknown>, why: string, at: number): void {
+    if (entry.level === 0) return
+    emit(out, rt, subject, entry, { level: 0, value: null, threshold: null, message: `${subject}: ${why} (cleared)`, dataGap: false }, at)
+  }
+
+  // Context the index rules read: rain gauges and water-quality stations
+
+  function recordContext(sensor: Sensor, r: Reading): void {
+    if (r.quality === 'bad') {
+      // A re-flag to bad takes back the rain it had counted.
+      const list = sensor.kind === 'rainfall' ? rain.get(sensor.id) : undefined
+      const i = list?.findIndex((x) => x.ts === r.ts) ?? -1
+      if (list !== undefined && i >= 0) list.splice(i, 1)
+      return
+    }
+    if (sensor.kind === 'rainfall') {
+      const mm = r.fields.rain_mm
+      if (mm === undefined || !Number.isFinite(mm)) return
+      const list = rain.get(sensor.id) ?? []
+      const i = list.findIndex((x) => x.ts === r.ts)
+      if (i >= 0) list[i] = { ts: r.ts, value: mm, quality: r.quality }
+      else {
+        list.push({ ts: r.ts, value: mm, quality: r.quality })
+        if (list.length > 1 && (list[list.length - 2] as TimedValue).ts > r.ts) list.sort((a, b) => a.ts - b.ts)
+      }
+      const horizon = (eventNow ?? r.ts) - RULES_RAIN_RETENTION_MS
+      while (list.length > 0 && (list[0] as TimedValue).ts <= horizon) list.shift()
+      rain.set(sensor.id, list)
+    } else if (sensor.kind === 'water_quality') {
+      const st = stations.get(sensor.id) ?? {}
+      const d = r.fields.do_mgl
+      const n = r.fields.nh3n_mgl
+      if (d !== undefined && Number.isFinite(d) && (st.do === undefined || r.ts >= st.do.ts)) st.do = { ts: r.ts, v: d }
+      if (n !== undefined && Number.isFinite(n) && (st.nh3n === undefined || r.ts >= st.nh3n.ts)) st.nh3n = { ts: r.ts, v: n }
+      stations.set(sensor.id, st)
+    }
+  }
+
+  function rainOf(gauges: readonly Sensor[], at: number): RainView {
+    const totals = rainTotals(gauges.map((g) => rain.get(g.id) ?? []), at)
+    return { pressure: rainPressure(totals), raining: isRaining(totals) }
+  }
+
+  function zoneRain(zoneId: string): (at: number) => RainView {
+    const gauges = indexTopology(options.registry()).rainGauges(zoneId)
+    return (at) => rainOf(gauges, at)
+  }
+
+  function defaultRaining(zoneOrDistrict: string): boolean {
+    if (eventNow === undefined) return false
+    const registry = options.registry()
+    const gauges = registry.segment(zoneOrDistrict)?.type === 'drainage'
+      ? indexTopology(registry).rainGauges(zoneOrDistrict)
+      : registry.sensorsOfDistrict(zoneOrDistrict).filter((s) => s.kind === 'rainfall')
+    return rainOf(gauges, eventNow).raining
+  }
+
+  /** The worst latest DO (lowest) and NH3-N (highest) of a segment's stations within their clear-water window. */
+  function acuteInputs(segmentId: string, at: number): Pick<IndexInput, 'doMgl' | 'nh3nMgl'> {
+    let doMgl: number | undefined
+    let nh3nMgl: number | undefined
+    for (const station of indexTopology(options.registry()).stations(segmentId)) {
+      const st = stations.get(station.id)
+      if (st === undefined) continue
+      const horizon = at - clearWindowMs(station.intervalS)
+      if (st.do !== undefined && st.do.ts >= horizon && st.do.ts <= at) doMgl = Math.min(doMgl ?? Infinity, st.do.v)
+      if (st.nh3n !== undefined && st.nh3n.ts >= horizon && st.nh3n.ts <= at) nh3nMgl = Math.max(nh3nMgl ?? -Infinity, st.nh3n.v)
+    }
+    return { ...(doMgl === undefined ? {} : { doMgl }), ...(nh3nMgl === undefined ? {} : { nh3nMgl }) }
+  }
+
+  // Rules on readings
+
+  function usable(r: Reading, goodOnly: boolean): boolean {
+    return r.quality === 'good' || (!goodOnly && r.quality === 'suspect')
+  }
+
+  function onReading(out: Condition[], rt: AnyRuntime, sensor: Sensor, r: Reading): void {
+    const place = { district: sensor.district, segment: sensor.segment }
+    const where = sensorLabel(sensor, sensor.id)
+    const rule = rt.rule
+    switch (rule.type) {
+      case 'threshold': {
+        if (rule.field === undefined) return
+        const raw = r.fields[rule.field]
+        if (raw === undefined || !Number.isFinite(raw) || !usable(r, rule.goodOnly)) return
+        const existing = rt.subjects.get(sensor.id) as Entry<ThresholdSubject> | undefined
+        if (existing !== undefined && r.ts <= existing.s.lastTs) {
+          if (r.ts < existing.s.lastTs) stats.late++
+          return
+        }
+        const levels = resolveLevels(rule.levels, sensor, rule.direction)
+        if (levels.length === 0) return
+        const e = existing ?? entryOf<ThresholdSubject>(rt, sensor.id, place, () => ({ h: INITIAL_HYSTERESIS, lastTs: -Infinity }))
+        const step = stepThreshold(rule, e.s.h, datumValue(sensor, rule.field, raw), r.ts, levels, where)
+        e.s = { h: step.state, lastTs: r.ts }
+        e.at = r.ts
+        emit(out, rt, sensor.id, e, step.report, r.ts)
+        // Nothing pending at level 0: a fresh state is the same, so keep none.
+        if (e.level === 0 && step.state.since.every((x) => x === null)) rt.subjects.delete(sensor.id)
+        return
+      }
+      case 'rate_of_rise':
+      case 'time_to_overflow': {
+        const limit = rule.type === 'time_to_overflow' ? overflowLimit(sensor) : undefined
+        if (rule.type === 'time_to_overflow' && limit === undefined) return
+        const field = rule.type === 'rate_of_rise' ? rule.field : (limit?.field ?? '')
+        const raw = r.fields[field]
+        if (raw === undefined || !Number.isFinite(raw) || !usable(r, rule.goodOnly)) return
+        const e = entryOf<RateSubject>(rt, sensor.id, place, () => ({ h: INITIAL_HYSTERESIS, points: [], lastTs: -Infinity }))
+        if (r.ts <= e.s.lastTs) {
+          if (r.ts < e.s.lastTs) stats.late++
+          return
+        }
+        const v = limit === undefined ? datumValue(sensor, field, raw) : raw + limit.offset
+        const points = pushPoint(e.s.points, { ts: r.ts, v }, rule.windowMs)
+        e.s = { ...e.s, points, lastTs: r.ts }
+        e.at = r.ts
+        if (rule.type === 'rate_of_rise') {
+          const step = stepRateOfRise(rule, e.s.h, points, r.ts, resolveLevels(rule.levels, sensor, 'above'), where)
+          if (step === undefined) return
+          e.s.h = step.state
+          emit(out, rt, sensor.id, e, step.report, r.ts)
+        } else if (limit !== undefined) {
+          const step = stepTimeToOverflow(rule, e.s.h, points, r.ts, resolveLevels(rule.levels, sensor, 'below'), limit, where)
+          if (step === undefined) return
+          e.s.h = step.state
+          emit(out, rt, sensor.id, e, step.report, r.ts)
+        }
+        return
+      }
+      case 'sensor_fault': {
+        const e = entryOf<FaultSubject>(rt, sensor.id, place, () => ({ ...INITIAL_FAULT, lastTs: -Infinity }))
+        if (r.ts < e.s.lastTs && !e.s.entries.some((x) => x.ts === r.ts)) {
+          stats.late++
+          return
+        }
+        const step = stepFault(rule, e.s, r, `${where} (${sensor.id})`)
+        e.s = { ...step.state, lastTs: Math.max(e.s.lastTs, r.ts) }
+        e.at = Math.max(e.at, r.ts)
+        emit(out, rt, sensor.id, e, step.report, r.ts)
+        return
+      }
+      case 'tunnel_closure': {
+        const depth = r.fields.depth_cm
+        if (depth === undefined || !Number.isFinite(depth) || r.quality === 'bad') return
+        const existing = rt.subjects.get(sensor.id) as Entry<ClosureSubject> | undefined
+        if (existing !== undefined && r.ts <= existing.s.lastTs) {
+          if (r.ts < existing.s.lastTs) stats.late++
+          return
+        }
+        const e = existing ?? entryOf<ClosureSubject>(rt, sensor.id, place, () => ({ ...INITIAL_CLOSURE, lastTs: -Infinity }))
+        const step = stepClosure(rule, e.s, depth, r.ts, closureCmOf(sensor), where)
+        e.s = { ...step.state, lastTs: r.ts }
+        e.at = r.ts
+        emit(out, rt, sensor.id, e, step.report, r.ts)
+        if (!step.state.closed && step.state.run === 0) rt.subjects.delete(sensor.id)
+        return
+      }
+      case 'stale': {
+        const e = rt.subjects.get(sensor.id)
+        if (e === undefined) return
+        if (e.level > 0) emit(out, rt, sensor.id, e, freshReport(sensor), r.ts)
+        rt.subjects.delete(sensor.id)
+        return
+      }
+      default:
+        return
+    }
+  }
+
+  // Index rules
+
+  function onIndex(out: Condition[], rt: AnyRuntime, segment: Segment, data: SegmentIndexJson, eventTime: number): void {
+    const rule = rt.rule
+    const place = { district: segment.district, segment: segment.id }
+    if (rule.type === 'index') {
+      const idx = data[rule.index]
+      if (idx === null || !selectsSegment(rule.subjects, segment)) return
+      const input: IndexInput =
+        rule.index === 'clear'
+          ? {
+              value: idx.value,
+              ...('limiting' in idx ? { limiting: idx.limiting } : {}),
+              targetClass: segment.targetClass ?? DEFAULT_TARGET_CLASS,
+              ...acuteInputs(segment.id, eventTime),
+            }
+          : { value: idx.value }
+      const e = entryOf<IndexRuleState>(rt, segment.id, place, () => initialIndexState(rule))
+      const { state, evaluations } = advanceIndexRule(rule, e.s, eventTime, input, zoneRain(segment.id), segment.name)
+      e.s = state
+      e.at = Math.max(e.at, eventTime)
+      for (const ev of evaluations) emit(out, rt, segment.id, e, ev.report, ev.at)
+      return
+    }
+    if (rule.type === 'threshold' && rule.index !== undefined) {
+      const idx = data[rule.index]
+      if (idx === null || !selectsSegment(rule.segmentSubjects, segment)) return
+      const levels = resolveLevels(rule.levels, undefined, rule.direction)
+      const e = entryOf<ThresholdSubject>(rt, segment.id, place, () => ({ h: INITIAL_HYSTERESIS, lastTs: -Infinity }))
+      if (eventTime < e.s.lastTs) return
+      e.at = Math.max(e.at, eventTime)
+      if (idx.value === null) {
+        emit(out, rt, segment.id, e, holdThreshold(rule, e.s.h, levels, segment.name), eventTime)
+        return
+      }
+      const step = stepThreshold(rule, e.s.h, idx.value, eventTime, levels, segment.name)
+      e.s = { h: step.state, lastTs: eventTime }
+      emit(out, rt, segment.id, e, step.report, eventTime)
+    }
+  }
+
+  // Composites
+
+  function runComposites(out: Condition[], at: number): void {
+    const composites = runtimes.filter((rt) => rt.rule.type === 'composite')
+    if (composites.length === 0) return
+    const registry = options.registry()
+    const zones = zonesOfGauges(registry)
+    const cache = new Map<string, CompositeMember[]>()
+    const members = (ruleId: string): CompositeMember[] => {
+      let list = cache.get(ruleId)
+      if (list === undefined) {
+        list = []
+        const rt = byId.get(ruleId)
+        if (rt !== undefined) {
+          for (const [subject, e] of rt.subjects) {
+            if (e.level > 0) list.push({ subject, level: e.level, segment: e.segment, district: e.district, zones: zones.get(subject) ?? NO_ZONES })
+          }
+        }
+        cache.set(ruleId, list)
+      }
+      return list
+    }
+    for (const rt of composites) {
+      const rule = rt.rule as CompiledComposite
+      const keys = new Set(rt.subjects.keys())
+      for (const c of rule.conditions) {
+        for (const m of members(c.rule)) {
+          if (rule.scope === 'district') keys.add(m.district)
+          else {
+            if (m.segment !== null) keys.add(m.segment)
+            for (const z of m.zones) keys.add(z)
+          }
+        }
+      }
+      for (const key of keys) {
+        let place: { district: string; segment: string | null }
+        let where: string
+        if (rule.scope === 'segment') {
+          const seg = registry.segment(key)
+          if (seg === undefined || !selectsSegment(rule.subjects, seg)) continue
+          place = { district: seg.district, segment: seg.id }
+          where = seg.name
+        } else {
+          if (rule.subjects?.districts !== undefined && !rule.subjects.districts.includes(key)) continue
+          place = { district: key, segment: null }
+          where = `district ${key}`
+        }
+        const e = entryOf<null>(rt, key, place, () => null)
+        e.at = at
+        emit(out, rt, key, e, compositeReport(rule, key, members, where), at)
+        if (e.level === 0) rt.subjects.delete(key)
+      }
+    }
+  }
+
+  // Bounds
+
+  function subjectExists(rule: CompiledRule, id: string, registry: RegistryIndex): boolean {
+    if (onReadingsRule(rule)) return registry.sensor(id) !== undefined
+    if (rule.type === 'composite' && rule.scope === 'district') return registry.districts.includes(id)
+    return registry.segment(id) !== undefined
+  }
+
+  function retentionMs(rule: CompiledRule): number {
+    switch (rule.type) {
+      case 'rate_of_rise':
+      case 'time_to_overflow':
+        return Math.max(compiled.idleEvictMs, rule.windowMs)
+      case 'sensor_fault':
+        return Math.max(compiled.idleEvictMs, rule.badShare?.windowMs ?? 0)
+      case 'threshold':
+        return Math.max(compiled.idleEvictMs, rule.forMs)
+      case 'tunnel_closure':
+        return Math.max(compiled.idleEvictMs, rule.reopenHoldMs)
+      default:
+        return compiled.idleEvictMs
+    }
+  }
+
+  function sweep(out: Condition[], at: number): void {
+    const registry = options.registry()
+    lastSweepAt = eventNow
+    for (const rt of runtimes) {
+      const keep = retentionMs(rt.rule)
+      for (const [id, e] of rt.subjects) {
+        if (!subjectExists(rt.rule, id, registry)) {
+          resolveEntry(out, rt, id, e, 'no longer in the registry', at)
+          rt.subjects.delete(id)
+          stats.evicted++
+        } else if (e.level === 0 && eventNow !== undefined && eventNow - e.at > keep) {
+          rt.subjects.delete(id)
+          stats.evicted++
+        }
+      }
+    }
+    for (const id of live.keys()) if (registry.sensor(id) === undefined) live.delete(id)
+    const horizon = (eventNow ?? 0) - RULES_RAIN_RETENTION_MS
+    for (const [id, list] of rain) {
+      while (list.length > 0 && (list[0] as TimedValue).ts <= horizon) list.shift()
+      if (list.length === 0 || registry.sensor(id) === undefined) rain.delete(id)
+    }
+    for (const [id, st] of stations) {
+      const newest = Math.max(st.do?.ts ?? -Infinity, st.nh3n?.ts ?? -Infinity)
+      if (registry.sensor(id) === undefined || newest < (eventNow ?? 0) - 2 * RULES_RAIN_RETENTION_MS) stations.delete(id)
+    }
+  }
+
+  function sweepIfDue(out: Condition[], at: number): void {
+    if (eventNow !== undefined && (lastSweepAt === undefined || eventNow - lastSweepAt >= SWEEP_EVENT_MS)) sweep(out, at)
+  }
+
+  function finish(out: Condition[], at: number): Condition[] {
+    if (out.length > 0) runComposites(out, Math.max(at, ...out.map((c) => c.at)))
+    sweepIfDue(out, at)
+    return out
+  }
+
+  // Seeding
+
+  function seededState(rule: CompiledRule, level: AlertLevel): unknown {
+    const h: HysteresisState = { ...INITIAL_HYSTERESIS, level }
+    switch (rule.type) {
+      case 'index':
+        return restoredIndexState(rule, level)
+      case 'threshold':
+        return { h, lastTs: -Infinity } satisfies ThresholdSubject
+      case 'rate_of_rise':
+      case 'time_to_overflow':
+        return { h, points: [], lastTs: -Infinity } satisfies RateSubject
+      case 'sensor_fault':
+        return { level, entries: [], lastTs: -Infinity } satisfies FaultSubject
+      case 'tunnel_closure':
+        return { closed: true, run: 0, lowSince: null, lastTs: -Infinity } satisfies ClosureSubject
+      default:
+        return null
+    }
+  }
+
+  function placeOf(rule: CompiledRule, subject: string, registry: RegistryIndex): { district: string; segment: string | null } | undefined {
+    if (onReadingsRule(rule)) {
+      const sensor = registry.sensor(subject)
+      return sensor === undefined ? undefined : { district: sensor.district, segment: sensor.segment }
+    }
+    if (rule.type === 'composite' && rule.scope === 'district') return registry.districts.includes(subject) ? { district: subject, segment: null } : undefined
+    const seg = registry.segment(subject)
+    return seg === undefined ? undefined : { district: seg.district, segment: seg.id }
+  }
+
+  return {
+    onReadings(readings) {
+      const out: Condition[] = []
+      const registry = options.registry()
+      const sorted = [...readings].sort((a, b) => a.ts - b.ts)
+      let at = eventNow ?? -Infinity
+      for (const r of sorted) {
+        const sensor = registry.sensor(r.sensor)
+        if (sensor === undefined || !Number.isFinite(r.ts)) continue
+        eventNow = Math.max(eventNow ?? r.ts, r.ts)
+        at = Math.max(at, r.ts)
+        const l = live.get(sensor.id)
+        live.set(sensor.id, { receivedAt: Math.max(l?.receivedAt ?? r.receivedAt, r.receivedAt), ts: Math.max(l?.ts ?? r.ts, r.ts) })
+        recordContext(sensor, r)
+        for (const rt of runtimes) {
+          const reading = readingRuleOf(rt.rule)
+          if (reading !== undefined && selectsSensor(reading, sensor)) onReading(out, rt, sensor, r)
+        }
+      }
+      return finish(out, at)
+    },
+
+    onIndexUpdate(update) {
+      const out: Condition[] = []
+      if (update.scope !== 'segment' || update.eventTime === null) return out
+      const segment = options.registry().segment(update.segment)
+      if (segment === undefined) return out
+      eventNow = Math.max(eventNow ?? update.eventTime, update.eventTime)
+      for (const rt of runtimes) onIndex(out, rt, segment, update.data as SegmentIndexJson, update.eventTime)
+      return finish(out, update.eventTime)
+    },
+
+    tick(wallNow, raining) {
+      const out: Condition[] = []
+      const registry = options.registry()
+      const wet = new Map<string, boolean>()
+      const isWet = (sensor: Sensor): boolean => {
+        const key = registry.segment(sensor.segment)?.type === 'drainage' ? sensor.segment : sensor.district
+        let w = wet.get(key)
+        if (w === undefined) {
+          w = (raining ?? defaultRaining)(key)
+          wet.set(key, w)
+        }
+        return w
+      }
+      for (const [id, l] of live) {
+        const sensor = registry.sensor(id)
+        if (sensor === undefined) continue
+        const silentMs = wallNow - l.receivedAt
+        if (silentMs >= compiled.staleAfterIntervals * sensor.intervalS * 1000 * compiled.scale) {
+          // A silent sensor holds its level (dataGap); absence itself is the stale rule's business.
+          for (const rt of runtimes) {
+            if (rt.rule.type === 'stale' || !onReadingsRule(rt.rule)) continue
+            const e = rt.subjects.get(id)
+            if (e === undefined || e.level === 0 || e.dataGap || e.emitted === undefined) continue
+            const last = reportOf(e.emitted)
+            emit(out, rt, id, e, { ...last, dataGap: true, message: `${last.message}; no data for ${formatNumber(silentMs / MINUTE, 0)} min, ${levelName(e.level)} held` }, wallNow)
+          }
+        }
+        for (const rt of runtimes) {
+          if (rt.rule.type !== 'stale' || !selectsSensor(rt.rule, sensor)) continue
+          const verdict = staleVerdict(rt.rule, sensor, silentMs, rt.rule.hazardKinds.includes(sensor.kind) && isWet(sensor))
+          const e = rt.subjects.get(id)
+          if (verdict.level <= (e?.level ?? 0)) continue
+          const entry = e ?? entryOf<null>(rt, id, { district: sensor.district, segment: sensor.segment }, () => null)
+          entry.at = wallNow
+          emit(out, rt, id, entry, staleReport(rt.rule, sensor, silentMs, verdict, verdict.level), wallNow)
+        }
+      }
+      if (out.length > 0) runComposites(out, wallNow)
+      sweep(out, wallNow)
+      return out
+    },
+
+    replace(rules) {
+      const out: Condition[] = []
+      const next = compileRules(rules)
+      const registry = options.registry()
+      const at = eventNow ?? 0
+      const old = new Map(runtimes.map((rt) => [rt.rule.id, rt] as const))
+      const fresh: AnyRuntime[] = []
+      for (const rule of next.rules) {
+        const prev = old.get(rule.id)
+        old.delete(rule.id)
+        if (prev !== undefined && prev.rule.key === rule.key) {
+          fresh.push({ rule, subjects: prev.subjects })
+        } else if (prev !== undefined && compatible(prev.rule, rule)) {
+          const rt: AnyRuntime = { rule, subjects: prev.subjects }
+          for (const [id, e] of rt.subjects) {
+            const sensor = registry.sensor(id)
+            const segment = registry.segment(id)
+            const reading = readingRuleOf(rule)
+            const selected = reading !== undefined ? sensor !== undefined && selectsSensor(reading, sensor) : rule.type === 'composite' || (segment !== undefined && selectsSegment(segmentSelectorOf(rule), segment))
+            if (selected) continue
+            resolveEntry(out, rt, id, e, `no longer selected by rule '${rule.id}'`, at)
+            rt.subjects.delete(id)
+          }
+          fresh.push(rt)
+        } else {
+          if (prev !== undefined) for (const [id, e] of prev.subjects) resolveEntry(out, prev, id, e, `rule '${rule.id}' was replaced`, at)
+          fresh.push({ rule, subjects: new Map() })
+        }
+      }
+      for (const prev of old.values()) for (const [id, e] of prev.subjects) resolveEntry(out, prev, id, e, `rule '${prev.rule.id}' was removed`, at)
+      ruleSet = structuredClone(rules)
+      compiled = next
+      runtimes = fresh
+      byId = new Map(runtimes.map((rt) => [rt.rule.id, rt] as const))
+      runComposites(out, at)
+      return out
+    },
+
+    restore(active) {
+      const registry = options.registry()
+      for (const a of active) {
+        const rt = byId.get(a.rule)
+        if (rt === undefined || a.level <= 0 || a.level > 4) continue
+        const place = placeOf(rt.rule, a.subject, registry)
+        if (place === undefined) continue
+        const level = a.level
+        const e = entryOf<unknown>(rt, a.subject, place, () => seededState(rt.rule, level))
+        e.level = level
+        e.at = eventNow ?? -Infinity
+        e.emitted = { rule: rt.rule.id, type: rt.rule.type, subject: a.subject, ...place, level, value: null, threshold: null, message: 'restored', at: e.at, dataGap: false }
+      }
+    },
+
+    forget(rule, subject) {
+      byId.get(rule)?.subjects.delete(subject)
+    },
+
+    rules() {
+      return structuredClone(ruleSet)
+    },
+
+    active() {
+      const out: Condition[] = []
+      for (const rt of runtimes) for (const e of rt.subjects.values()) if (e.level > 0 && e.emitted !== undefined) out.push(e.emitted)
+      return out
+    },
+
+    stats() {
+      let subjects = 0
+      let active = 0
+      for (const rt of runtimes) {
+        subjects += rt.subjects.size
+        for (const e of rt.subjects.values()) if (e.level > 0) active++
+      }
+      return { subjects, active, late: stats.late, evicted: stats.evicted }
+    },
+  }
+}
