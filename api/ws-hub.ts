@@ -44,6 +44,10 @@ export interface WsHubOptions {
   drainIntervalMs?: number
   /** Seq to start from, e.g. restored after a restart. Default 0. */
   initialSeq?: number
+  /** Alert events of an earlier run, oldest first, so `since` resumes across a restart. */
+  replay?: readonly { seq: number; frame: string; district?: string; sensor?: string }[]
+  /** Called with every alert event, so it can be kept durably (the alert store's event log). */
+  onAlertEvent?: (seq: number, frame: string, meta: { district: string; sensor?: string }) => void
 }
 
 interface Client {
@@ -123,7 +127,9 @@ export function createWsHub(options: WsHubOptions): WsHub {
   const highWater = (): number => options.highWaterBytes ?? 1_048_576
   const clients = new Set<Client>()
   const providers = new Map<Channel, SnapshotProvider>()
-  const replay: { seq: number; district: string; sensor?: string; frame: string }[] = []
+  const replay: { seq: number; district: string; sensor?: string; frame: string }[] = (options.replay ?? [])
+    .slice(-(options.replayBufferSize ?? 10_000))
+    .map((e) => ({ seq: e.seq, district: e.district ?? '', frame: e.frame, ...(e.sensor !== undefined ? { sensor: e.sensor } : {}) }))
   const perChannel: Record<Channel, number> = { indices: 0, alerts: 0, parking: 0, readings: 0 }
   let seq = options.initialSeq ?? 0
   const drainTimer = setInterval(drainAll, options.drainIntervalMs ?? 50)
@@ -229,6 +235,7 @@ export function createWsHub(options: WsHubOptions): WsHub {
         const frame = JSON.stringify({ type: event.type, seq, data: event.data })
         replay.push({ seq, district: event.district, ...(event.sensor ? { sensor: event.sensor } : {}), frame })
         if (replay.length > replaySize) replay.shift()
+        options.onAlertEvent?.(seq, frame, { district: event.district, ...(event.sensor ? { sensor: event.sensor } : {}) })
       }
       if (perChannel[channel] === 0) return seq
       let frame: string | undefined

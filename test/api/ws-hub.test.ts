@@ -112,3 +112,22 @@ describe('websocket hub', () => {
     expect(() => parseSubscribe(raw)).toThrow(why)
   })
 })
+
+describe('websocket hub across a restart', () => {
+  it('hands every alert event to onAlertEvent and resumes since from a replayed log', async () => {
+    const kept: { seq: number; frame: string; district: string }[] = []
+    const first = await serve({ logger, onAlertEvent: (seq, frame, meta) => void kept.push({ seq, frame, district: meta.district }) })
+    for (let i = 1; i <= 3; i++) first.hub.publish({ type: 'alert', key: `a-${i}`, district: 'xihu', data: { id: `a-${i}` } })
+    first.hub.publish(reading('WL-1', 'xihu', 1))
+    expect(kept.map((k) => k.seq)).toEqual([1, 2, 3])
+
+    const second = await serve({ logger, initialSeq: first.hub.seq, replay: kept })
+    const client = await second.connect()
+    client.send({ type: 'subscribe', channels: ['alerts'], since: 1 })
+    expect(await client.next((f) => f.type === 'snapshot')).toMatchObject({ seq: 4, resumed: true })
+    expect(await client.next((f) => f.type === 'alert')).toMatchObject({ seq: 2, data: { id: 'a-2' } })
+    expect(await client.next((f) => f.type === 'alert')).toMatchObject({ seq: 3, data: { id: 'a-3' } })
+    second.hub.publish({ type: 'alert', key: 'a-4', district: 'xihu', data: { id: 'a-4' } })
+    expect(await client.next((f) => f.type === 'alert')).toMatchObject({ seq: 5, data: { id: 'a-4' } })
+  })
+})
