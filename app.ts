@@ -9,12 +9,18 @@ import { indicesSnapshotProvider } from './api/index-routes.js'
 import { parkingSnapshot } from './api/parking-routes.js'
 import { createWsHub, type WsHub } from './api/ws-hub.js'
 import { retentionMs, type Config } from './config.js'
-import { DEAD_LETTER_REASONS, type Reading } from './domain.js'
+import { DEAD_LETTER_REASONS, LEVEL_NUMBER, type Reading } from './domain.js'
 import { createDeadLetters, type DeadLetters } from './ingest/dead-letters.js'
 import { createEmbeddedBroker, type EmbeddedBroker } from './ingest/embedded-broker.js'
 import { createExternalBroker } from './ingest/external-broker.js'
 import { createIngest, type Ingest } from './ingest/ingest-pipeline.js'
+import { createAlertManager, alertSettingsOf, type AlertManager } from './rules/alert-manager.js'
 import { createEngineAlerts } from './rules/engine-alerts.js'
+import { loadRules, parseRules } from './rules/load-rules.js'
+import type { Condition } from './rules/condition.js'
+import type { RuleSet } from './rules/rule-schema.js'
+import { createRulesEngine, type RulesEngine } from './rules/rules-engine.js'
+import { openAlertStore, type AlertStore } from './storage/alert-store.js'
 import { createLogger } from './logger.js'
 import { WithholdAck, systemClock, type Broker, type Clock, type MessageHandler } from './ports.js'
 import { loadRegistry } from './registry/load-registry.js'
@@ -53,6 +59,9 @@ export interface App {
   readonly sensors: SensorState
   readonly indices: IndexEngine
   readonly parking: ParkingBoards
+  readonly alerts: AlertManager
+  readonly alertStore: AlertStore
+  readonly rules: RulesEngine
   /** The registry in force. */
   registry(): RegistryIndex
   /** Re-reads the registry file; on error keeps the current one and throws. */
@@ -144,9 +153,47 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   })
   const quality = createQualityStage({ registry: () => registry, latenessS: config.latenessS, clock })
   const sensors = sensorState()
-  const hub = createWsHub({ logger })
+  let ruleSet: RuleSet = loadRules(config.rules, registry)
+  const rulesEngine = createRulesEngine({ rules: ruleSet, registry: () => registry })
+  const alertStore = openAlertStore({ file: join(config.dataDir, 'alerts.sqlite'), clock })
+  const hub = createWsHub({
+    logger,
+    initialSeq: alertStore.lastSeq(),
+    replay: alertStore.eventsSince(0),
+    // Alert events are kept with the alerts, so `since` resumes across a restart (SPEC §12).
+    onAlertEvent: (seq, frame, meta) => alertStore.appendEvent(seq, frame, meta),
+  })
   const engineAlerts = createEngineAlerts({ hub, broker, clock, logger })
-  hub.setSnapshotProvider('alerts', () => engineAlerts.active())
+  const alerts = createAlertManager({
+    store: alertStore,
+    clock,
+    settings: alertSettingsOf(ruleSet),
+    notify: {
+      mqtt: (topic, payload, retain) => broker.publish(topic, payload, { qos: 1, retain }),
+      ws: (alert) => {
+        const sensor = registry.sensor(alert.subject) !== undefined ? { sensor: alert.subject } : {}
+        hub.publish({ type: 'alert', key: alert.id, district: alert.district, ...sensor, data: alert })
+      },
+      points: (lines, minTs, maxTs) => {
+        wal.appendPoints(lines, minTs, maxTs).catch((err: unknown) => log.debug({ err }, 'alert events not stored'))
+      },
+    },
+    logger,
+  })
+  rulesEngine.restore(alertStore.active().map((a) => ({ rule: a.rule, subject: a.subject, level: LEVEL_NUMBER[a.level] })))
+  /** Conditions from the rules go to the alert manager; one failure never stops the stream. */
+  const applyConditions = (conditions: readonly Condition[]): void => {
+    if (conditions.length === 0) return
+    try {
+      alerts.apply(conditions)
+    } catch (err) {
+      log.error({ err }, 'applying alert conditions failed')
+    }
+  }
+  hub.setSnapshotProvider('alerts', (sub) => [
+    ...engineAlerts.active(),
+    ...alerts.active().filter((a) => sub.districts === null || sub.districts.has(a.district)),
+  ])
   const nearAlert = ({ bytes, maxBytes }: { bytes: number; maxBytes: number }) =>
     engineAlerts.raise('wal-near-full', 'orange', bytes, maxBytes, `Write-ahead log at ${Math.round((100 * bytes) / maxBytes)} % of its bound: InfluxDB is not keeping up or is down`)
   wal.on('near', nearAlert)
@@ -167,6 +214,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   hub.setSnapshotProvider('parking', parkingSnapshot(parking))
   const indexUpdates = indices.updates$.subscribe((u) => {
     hub.publish({ type: 'index', key: u.key, district: u.district, data: u.data })
+    applyConditions(rulesEngine.onIndexUpdate(u))
     const lines = waterIndexLines(u)
     // Computed values go through the same log as readings: an InfluxDB outage delays them, never loses them.
     if (lines.length > 0 && u.eventTime !== null) {
@@ -223,6 +271,23 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     },
     metrics: () => metrics(),
     indices: { engine: indices, query, clock, retentionMs: rawRetentionMs },
+    alerts: {
+      manager: alerts,
+      store: alertStore,
+      clock,
+      rules: {
+        get: () => ruleSet,
+        replace(json) {
+          // Validated whole before anything changes: a bad body leaves the rules in force untouched.
+          const next = parseRules(json, { source: 'PUT /api/rules', registry: registry })
+          const diff = ruleDiff(ruleSet, next)
+          ruleSet = next
+          alerts.update(alertSettingsOf(next))
+          applyConditions(rulesEngine.replace(next))
+          return { version: alertStore.ruleChanges().length + 1, diff }
+        },
+      },
+    },
     parking: { parking },
     readings: ({ sensor, from, to, every }) =>
       query.readingsOf({ sensor: sensor.id, kind: sensor.kind, from, to, retentionMs: rawRetentionMs, ...(every !== undefined ? { every } : {}) }),
@@ -231,6 +296,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   function onAccepted(readings: readonly Reading[]): void {
     indices.update(readings)
     parking.update(readings)
+    applyConditions(rulesEngine.onReadings(readings))
     const live = hub.subscribers('readings') > 0
     for (const r of readings) {
       sensors.update(r)
@@ -348,6 +414,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   }
 
   let httpPort = 0
+  let alertTimer: NodeJS.Timeout | undefined
   return {
     config,
     logger,
@@ -361,6 +428,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     sensors,
     indices,
     parking,
+    alerts,
+    alertStore,
+    rules: rulesEngine,
     registry: () => registry,
     reloadRegistry() {
       const next = indexRegistry(loadRegistry(config.registry))
@@ -386,6 +456,13 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       // Consumers are wired before the subscription, so no message arrives unhandled.
       const filters = config.districts === null ? [`${config.topicPrefix}/#`] : config.districts.map((d) => `${config.topicPrefix}/${d}/#`)
       for (const filter of filters) await broker.subscribe(filter, handler)
+      alerts.start()
+      // Wall-clock work of the rules: stale sensors, escalation timeouts, held notifications.
+      alertTimer = setInterval(() => {
+        applyConditions(rulesEngine.tick(clock.now()))
+        alerts.tick()
+      }, 5_000)
+      alertTimer.unref()
       started = true
       log.info({ http: `http://${config.httpHost}:${httpPort}`, mqtt: broker.kind === 'embedded' ? `mqtt://${config.mqttHost}:${(broker as EmbeddedBroker).port}` : config.mqttUrl, sensors: registry.registry.sensors.length }, 'citywater started')
     },
@@ -395,16 +472,35 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       hub.close()
       indexUpdates.unsubscribe()
       zoneAlertChanges.unsubscribe()
+      clearInterval(alertTimer)
       indices.close()
       await parking.close()
+      await alerts.close().catch((err: unknown) => log.warn({ err }, 'alert manager close failed'))
       await broker.close().catch((err: unknown) => log.warn({ err }, 'broker close failed'))
       await api.close().catch((err: unknown) => log.warn({ err }, 'api close failed'))
       // The writer drains what the log holds (up to its close timeout) before the log writes its checkpoint.
       await writer.close().catch((err: unknown) => log.warn({ err }, 'writer close failed'))
       await wal.close().catch((err: unknown) => log.warn({ err }, 'wal close failed'))
       await deadLetters.close()
+      alertStore.noteSeq(hub.seq)
+      alertStore.close()
       loopDelay.disable()
       log.info('citywater stopped')
     },
+  }
+}
+
+/** What PUT /api/rules changed, by rule id: added, removed and changed rules, and whether the settings changed. */
+function ruleDiff(before: RuleSet, after: RuleSet): { added: string[]; removed: string[]; changed: string[]; settingsChanged: boolean } {
+  const byId = (set: RuleSet) => new Map(set.rules.map((r) => [r.id, JSON.stringify(r)]))
+  const a = byId(before)
+  const b = byId(after)
+  const { rules: _before, ...settingsBefore } = before
+  const { rules: _after, ...settingsAfter } = after
+  return {
+    added: [...b.keys()].filter((id) => !a.has(id)),
+    removed: [...a.keys()].filter((id) => !b.has(id)),
+    changed: [...b.keys()].filter((id) => a.has(id) && a.get(id) !== b.get(id)),
+    settingsChanged: JSON.stringify(settingsBefore) !== JSON.stringify(settingsAfter),
   }
 }

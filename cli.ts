@@ -46,8 +46,9 @@ Options:
 
 /** Prints a one-line error and returns exit status 2 for configuration and registry problems. */
 function configFailure(err: unknown): number {
-  if (err instanceof AppError && (err.code === 'CW_ERR_CONFIG_INVALID' || err.code === 'CW_ERR_REGISTRY_INVALID')) {
-    process.stderr.write(`citywater: ${err.message}\n`)
+  if (err instanceof AppError && (err.code === 'CW_ERR_CONFIG_INVALID' || err.code === 'CW_ERR_REGISTRY_INVALID' || err.code === 'CW_ERR_RULES_INVALID')) {
+    const variable = err.code === 'CW_ERR_RULES_INVALID' ? 'CITYWATER_RULES: ' : err.code === 'CW_ERR_REGISTRY_INVALID' ? 'CITYWATER_REGISTRY: ' : ''
+    process.stderr.write(`citywater: ${variable}${err.message}\n`)
     return 2
   }
   throw err

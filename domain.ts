@@ -40,6 +40,9 @@ export const ENGINE_DISTRICT = '_engine'
 
 export type Quality = 'good' | 'suspect' | 'bad'
 export type Level = 'blue' | 'yellow' | 'orange' | 'red'
+
+/** A level as the numbers of INDICES.md §4: 1 blue … 4 red (0 is none). */
+export const LEVEL_NUMBER: Readonly<Record<Level, 1 | 2 | 3 | 4>> = { blue: 1, yellow: 2, orange: 3, red: 4 }
 export type SegmentType = 'river' | 'lake' | 'drainage'
 
 /** A sensor of the registry (SPEC §3). */

@@ -7,6 +7,7 @@ import type { Clock } from '../ports.js'
 import type { RegistryIndex } from '../registry/registry-index.js'
 import type { SensorState, SensorStatus } from '../stream/sensor-state.js'
 import { toCsv } from './csv.js'
+import { registerAlertRoutes, type AlertRoutesDeps } from './alert-routes.js'
 import { registerIndexRoutes, type IndexRoutesDeps } from './index-routes.js'
 import { registerParkingRoutes, type ParkingRoutesDeps } from './parking-routes.js'
 import { renderMetrics, type MetricFamily } from './metrics.js'
@@ -38,6 +39,8 @@ export interface ApiDeps {
   indices: IndexRoutesDeps
   /** The parking lots and boards behind /api/parking. */
   parking: ParkingRoutesDeps
+  /** Alerts, silences and rules behind /api/alerts, /api/silences and /api/rules; the routes exist when given. */
+  alerts?: AlertRoutesDeps
 }
 
 const errorBody = {
@@ -172,6 +175,7 @@ export async function buildServer(deps: ApiDeps) {
 
   registerIndexRoutes(app, deps.indices)
   registerParkingRoutes(app, deps.parking)
+  if (deps.alerts !== undefined) registerAlertRoutes(app, deps.alerts)
 
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => openapi.document())
 

@@ -28,7 +28,7 @@ export interface TestApp {
 
 /** Starts an engine on free ports with a fresh database and data dir; `external` uses the private Mosquitto. */
 export async function startTestApp(options: { external?: boolean; config?: Partial<Config>; overrides?: AppOverrides } = {}): Promise<TestApp> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'cw-app-'))
+  const dataDir = options.config?.dataDir ?? mkdtempSync(join(tmpdir(), 'cw-app-'))
   const database = `t_${randomBytes(6).toString('hex')}`
   const mosquittoUrl = inject('mosquittoUrl')
   const config: Config = {
@@ -67,7 +67,8 @@ export async function startTestApp(options: { external?: boolean; config?: Parti
     async close() {
       await Promise.all(clients.map((c) => c.endAsync(true)))
       await app.close()
-      rmSync(dataDir, { recursive: true, force: true })
+      // A data dir the caller passed in is theirs to keep (restart tests).
+      if (options.config?.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true })
     },
   }
 }
