@@ -64,6 +64,7 @@ describe('alerts end to end', () => {
   const database = `t_${randomBytes(6).toString('hex')}`
   const t0 = Date.now() - 30 * 60_000
   let minute = 0
+  const retained: { topic: string; payload: string }[] = []
   const publishDepth = async (app: TestApp, depth: number) => {
     const client = await app.client()
     await client.publishAsync('city/xihu/tunnel_depth/TD-X', JSON.stringify({ ts: t0 + minute++ * 60_000, depth_cm: depth }), { qos: 1 })
@@ -84,7 +85,6 @@ describe('alerts end to end', () => {
 
   it('raises one alert per subject through a rising storm, with the closure instruction, retained MQTT and signed webhooks', async () => {
     const watcher = await t.client()
-    const retained: { topic: string; payload: string }[] = []
     watcher.on('message', (topic, payload) => retained.push({ topic, payload: payload.toString() }))
     await watcher.subscribeAsync('citywater/alerts/xihu/#', { qos: 1 })
 
@@ -123,6 +123,33 @@ describe('alerts end to end', () => {
     }
     expect(levels).toEqual(['orange', 'yellow', 'resolved'])
     await again.close()
+    // The retained MQTT message is cleared with an empty retained payload, and every transition is an alert_event.
+    const id = (await alertsOf(t, 'tunnel-depth'))[0]?.id
+    await waitFor(() => retained.some((m) => m.topic === `citywater/alerts/xihu/${id}` && m.payload === ''), { message: 'the retained alert cleared' })
+    const events = await waitFor(async () => {
+      const rows = await t.influx.query(`SELECT "state", "alert_id" FROM "alert_event" WHERE "rule" = 'tunnel-depth'`).catch(() => [])
+      return rows.some((r) => r.state === 'resolved') && rows
+    }, { timeoutMs: 15_000, message: 'alert_event points in InfluxDB' })
+    expect(events.filter((r) => r.alert_id === id).length).toBeGreaterThanOrEqual(6)
+  })
+
+  it('replaces the rules atomically through PUT /api/rules, with an audited diff, and refuses a bad set with details', async () => {
+    const current = (await (await fetch(`${t.http}/api/rules`)).json()) as { rules: { id: string; levels?: Record<string, { raise: number; reset: number }> }[] }
+    const bad = structuredClone(current)
+    const tunnel = bad.rules.find((r) => r.id === 'tunnel-depth')
+    if (tunnel?.levels?.yellow) tunnel.levels.yellow.reset = 20
+    const refused = await fetch(`${t.http}/api/rules`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(bad) })
+    expect(refused.status).toBe(400)
+    expect(await refused.json()).toMatchObject({ error: 'CW_ERR_RULES_INVALID', details: [expect.objectContaining({ rule: 'tunnel-depth' })] })
+    const good = structuredClone(current)
+    good.rules = good.rules.filter((r) => r.id !== 'tunnel-closure')
+    const applied = await fetch(`${t.http}/api/rules`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(good) })
+    expect(applied.status).toBe(200)
+    expect(await applied.json()).toMatchObject({ diff: { removed: ['tunnel-closure'] } })
+    const changes = (await (await fetch(`${t.http}/api/rules/changes`)).json()) as unknown
+    expect(JSON.stringify(changes)).toContain('tunnel-closure')
+    // Put the closure rule back for the tests that follow.
+    expect((await fetch(`${t.http}/api/rules`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(current) })).status).toBe(200)
   })
 
   it('keeps alerts, acknowledgements and audit across a restart without notifying again', async () => {

@@ -58,7 +58,7 @@ export async function startTestApp(options: { external?: boolean; config?: Parti
     http: `http://127.0.0.1:${app.httpPort}`,
     ws: `ws://127.0.0.1:${app.httpPort}/ws`,
     mqttUrl,
-    influx: createInfluxQuery({ url: config.influxUrl, database }),
+    influx: createInfluxQuery({ url: config.influxUrl, database: config.influxDb }),
     async client(clientOptions = {}) {
       const client = await mqtt.connectAsync(mqttUrl, { reconnectPeriod: 0, ...clientOptions })
       clients.push(client)
