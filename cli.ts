@@ -35,8 +35,9 @@ Signals: SIGHUP reloads the registry; SIGTERM/SIGINT stop; a second signal exits
 
 const DEMO_USAGE = `Usage: citywater demo [--config FILE.json] [--seed N]
 
-Starts the engine and runs the simulator (scenario normal, real time) against its
-embedded broker, so every sensor of the registry reports at its interval.
+Starts the engine and runs the simulator against its embedded broker: first the last
+12 hours of scenario normal compressed into 20 seconds (so every index has a value
+within a minute), then scenario normal in real time.
 
 Options:
   --config FILE   JSON settings in camelCase; environment wins
@@ -152,23 +153,34 @@ async function demo(argv: string[]): Promise<number> {
   await app.start()
   const { runSimulator } = await import('./simulators/run-simulator.js')
   const abort = new AbortController()
-  const sim = runSimulator({
+  const common = {
     broker: `mqtt://127.0.0.1:${app.mqttPort}`,
     scenario: 'normal',
     seed: Number(args.values.seed ?? 1),
-    // Real time: faster event time would run ahead of the clock and be rejected ts_future.
-    speed: 1,
-    qos: 1,
+    qos: 1 as const,
     registry: app.registry().registry,
     topicPrefix: app.config.topicPrefix,
     signal: abort.signal,
     logger: app.logger,
-  }).catch((err: unknown) => app.logger.error({ err }, 'simulator failed'))
+  }
+  const now = Date.now()
+  const sim = (async () => {
+    // The last 12 hours first, compressed into DEMO_BACKFILL_S, so every index has a value within a minute.
+    const backfill = await runSimulator({ ...common, start: now - DEMO_BACKFILL_MS, speed: DEMO_BACKFILL_MS / 1000 / DEMO_BACKFILL_S, durationS: DEMO_BACKFILL_S })
+    app.logger.info({ published: backfill.published, failed: backfill.failed }, 'demo backfill done, going live')
+    // Then real time from where the backfill ended: faster event time would run ahead of the clock (ts_future).
+    if (!abort.signal.aborted) await runSimulator({ ...common, start: now, speed: 1 })
+  })().catch((err: unknown) => app.logger.error({ err }, 'simulator failed'))
   return runUntilSignal(app, async () => {
     abort.abort()
     await sim
   })
 }
+
+/** Event time the demo backfills at start, in milliseconds. */
+const DEMO_BACKFILL_MS = 12 * 3_600_000
+/** Wall-clock seconds the backfill takes. */
+const DEMO_BACKFILL_S = 20
 
 const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   start,
