@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Ajv } from 'ajv'
 import type { ErrorObject, ValidateFunction } from 'ajv'
+import { decodePointer, dotted, valueAt } from '../ajv-problems.js'
 import type { Registry, SegmentType, SensorKind } from '../domain.js'
 import { AppError } from '../errors.js'
 import { orderingKeyword } from './ordering-keyword.js'
@@ -62,29 +63,6 @@ function fail(source: string | undefined, problem: Omit<RegistryProblem, 'source
   const where = problem.entry === undefined ? '' : `${problem.entry}${problem.id === undefined ? '' : ` (${problem.id})`}: `
   const text = `${source === undefined ? '' : `${source}: `}${where}${problem.message}`
   return new AppError('CW_ERR_REGISTRY_INVALID', [text], [{ ...(source === undefined ? {} : { source }), ...problem }])
-}
-
-function decodePointer(pointer: string): string[] {
-  if (pointer === '') return []
-  return pointer
-    .slice(1)
-    .split('/')
-    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
-}
-
-function valueAt(root: unknown, parts: readonly string[]): unknown {
-  let node = root
-  for (const part of parts) {
-    if (node === null || typeof node !== 'object') return undefined
-    node = (node as Record<string, unknown>)[part]
-  }
-  return node
-}
-
-function dotted(parts: readonly string[]): string {
-  let out = ''
-  for (const part of parts) out += /^[0-9]+$/.test(part) ? `[${part}]` : out === '' ? part : `.${part}`
-  return out
 }
 
 function entryOf(root: unknown, parts: readonly string[]): { entry?: string; id?: string; rest: readonly string[] } {

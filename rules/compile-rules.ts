@@ -177,6 +177,18 @@ function levelsOf<V>(levels: LevelSpecs<V>): CompiledLevel<V>[] {
 
 const lvl = (name: Level): Raised => levelNumber(name)
 
+/** Timing both indexes share: cadence, step-up count and margin, step-down time, and how far back a long gap is replayed. */
+function indexTiming(
+  rule: { cadenceS?: number; nUp?: number; margin?: number; tDownS?: number },
+  def: { cadenceS: number; nUp: number; margin: number; tDownS: number },
+  ms: (s: number) => number,
+): { cadenceMs: number; nUp: number; margin: number; tDownMs: number; catchUpMs: number } {
+  const cadenceMs = ms(rule.cadenceS ?? def.cadenceS)
+  const tDownMs = ms(rule.tDownS ?? def.tDownS)
+  const nUp = rule.nUp ?? def.nUp
+  return { cadenceMs, nUp, margin: rule.margin ?? def.margin, tDownMs, catchUpMs: 4 * tDownMs + (nUp + 1) * cadenceMs }
+}
+
 /** Compiles one enabled rule with the file's defaults; durations scaled to ms. */
 function compileRule(rule: Rule, set: RuleSet): CompiledRule {
   const d = set.defaults ?? {}
@@ -188,43 +200,30 @@ function compileRule(rule: Rule, set: RuleSet): CompiledRule {
     case 'index': {
       if (rule.index === 'clear') {
         const def = INDEX_RULE_DEFAULTS.clear
-        const cadenceMs = ms(rule.cadenceS ?? def.cadenceS)
-        const tDownMs = ms(rule.tDownS ?? def.tDownS)
-        const nUp = rule.nUp ?? def.nUp
+        const timing = indexTiming(rule, def, ms)
         return {
           ...base,
           type: 'index',
           index: 'clear',
           subjects: rule.subjects,
-          cadenceMs,
-          cadenceRainMs: cadenceMs,
-          nUp,
-          margin: rule.margin ?? def.margin,
-          tDownMs,
+          ...timing,
+          cadenceRainMs: timing.cadenceMs,
           acute: { ...def.acute, ...rule.acute },
           phCapMs: ms((rule.phClass6CapHours ?? def.phClass6CapHours) * 3600),
           rainFloor: false,
-          catchUpMs: 4 * tDownMs + (nUp + 1) * cadenceMs,
         }
       }
       const def = INDEX_RULE_DEFAULTS.smooth
-      const cadenceMs = ms(rule.cadenceS ?? def.cadenceS)
-      const tDownMs = ms(rule.tDownS ?? def.tDownS)
-      const nUp = rule.nUp ?? def.nUp
       return {
         ...base,
         type: 'index',
         index: 'smooth',
         subjects: rule.subjects,
-        cadenceMs,
+        ...indexTiming(rule, def, ms),
         cadenceRainMs: ms(rule.cadenceRainS ?? def.cadenceRainS),
-        nUp,
-        margin: rule.margin ?? def.margin,
-        tDownMs,
         acute: { ...INDEX_RULE_DEFAULTS.clear.acute },
         phCapMs: 0,
         rainFloor: rule.rainFloor ?? def.rainFloor,
-        catchUpMs: 4 * tDownMs + (nUp + 1) * cadenceMs,
       }
     }
     case 'threshold':

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Ajv } from 'ajv'
 import type { ErrorObject, ValidateFunction } from 'ajv'
+import { decodePointer, dotted, valueAt } from '../ajv-problems.js'
 import type { Level } from '../domain.js'
 import { AppError } from '../errors.js'
 import type { RegistryIndex } from '../registry/registry-index.js'
@@ -48,29 +49,6 @@ function validator(): ValidateFunction {
     compiled = ajv.compile(RULES_SCHEMA)
   }
   return compiled
-}
-
-function decodePointer(pointer: string): string[] {
-  if (pointer === '') return []
-  return pointer
-    .slice(1)
-    .split('/')
-    .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
-}
-
-function valueAt(root: unknown, parts: readonly string[]): unknown {
-  let node = root
-  for (const part of parts) {
-    if (node === null || typeof node !== 'object') return undefined
-    node = (node as Record<string, unknown>)[part]
-  }
-  return node
-}
-
-function dotted(parts: readonly string[]): string {
-  let out = ''
-  for (const part of parts) out += /^[0-9]+$/.test(part) ? `[${part}]` : out === '' ? part : `.${part}`
-  return out
 }
 
 /** The rule a pointer lies in: its id and the rest of the path. */

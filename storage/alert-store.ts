@@ -30,6 +30,7 @@ export interface Alert {
   resolvedAt: string | null
   ackedBy: string | null
   etaMinutes: number | null
+  /** Notifications are held while the alert flaps (more than N transitions in M minutes). */
   flapping: boolean
   /** Escalation tier reached, 0 = first on-call tier. */
   tier: number
@@ -271,24 +272,14 @@ export interface AlertStore {
   close(): void
 }
 
-interface AlertRow {
-  id: string
-  rule: string
-  subject: string
-  district: string
-  segment: string | null
-  level: Level
-  state: AlertState
-  value: number
-  threshold: number
-  message: string
+/** A row of the alerts table: the alert's own columns as in Alert, times as epoch ms, snake_case names. */
+interface AlertRow extends Pick<Alert, 'id' | 'rule' | 'subject' | 'district' | 'segment' | 'level' | 'state' | 'value' | 'threshold' | 'message' | 'tier'> {
   raised_at: number
   updated_at: number
   resolved_at: number | null
   acked_by: string | null
   eta_minutes: number | null
   flapping: number
-  tier: number
   notified_level: Level | null
   notified_at: number | null
 }

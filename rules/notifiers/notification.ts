@@ -1,26 +1,12 @@
 import type { Level } from '../../domain.js'
-import type { Alert, AlertDetail, AlertState } from '../../storage/alert-store.js'
+import type { Alert, AlertDetail } from '../../storage/alert-store.js'
 import { LEVEL_NAMES } from '../rule-schema.js'
 
-/** The alert JSON of SPEC §8 plus `flapping`, as the API, the websocket, MQTT and webhooks carry it. */
-export interface AlertJson {
-  id: string
-  rule: string
-  subject: string
-  district: string
-  segment: string | null
-  level: Level
-  state: AlertState
-  value: number
-  threshold: number
-  message: string
-  raisedAt: string
-  updatedAt: string
-  ackedBy: string | null
-  etaMinutes: number | null
-  /** Notifications are held while the alert flaps (more than N transitions in M minutes). */
-  flapping: boolean
-}
+/** The engine's bookkeeping on a stored alert that the alert JSON leaves out. */
+type AlertBookkeeping = 'resolvedAt' | 'tier' | 'notifiedLevel' | 'notifiedAt'
+
+/** The alert JSON of SPEC §8 plus `flapping`, as the API, the websocket, MQTT and webhooks carry it: the store's Alert without the bookkeeping. */
+export type AlertJson = Omit<Alert, AlertBookkeeping>
 
 /** One alert of `GET /api/alerts/:id`: the alert JSON with its audit trail (oldest first) and level history. */
 export interface AlertDetailJson extends AlertJson {

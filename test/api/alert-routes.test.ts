@@ -1,19 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import Fastify, { type FastifyError } from 'fastify'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { REDACTED_SECRET, registerAlertRoutes, type RulesAccess } from '../../api/alert-routes.js'
 import { AppError } from '../../errors.js'
 import { createAlertManager } from '../../rules/alert-manager.js'
-import type { Condition } from '../../rules/condition.js'
 import { parseRules } from '../../rules/load-rules.js'
 import type { RuleSet } from '../../rules/rule-schema.js'
-import { openAlertStore } from '../../storage/alert-store.js'
+import { pondingCondition as condition, T0, tempAlertStore } from '../helpers/alert-fixtures.js'
 
 const logger = pino({ level: 'silent' })
-const T0 = Date.UTC(2026, 6, 14, 8)
 const cleanups: Array<() => Promise<unknown> | unknown> = []
 
 afterEach(async () => {
@@ -47,30 +42,10 @@ function rulesAccess(): RulesAccess & { current: RuleSet; version: number } {
   return access
 }
 
-function condition(overrides: Partial<Condition> = {}): Condition {
-  return {
-    rule: 'ponding-depth',
-    type: 'threshold',
-    subject: 'PD-0031',
-    district: 'xihu',
-    segment: 'zone-4',
-    level: 3,
-    value: 31.5,
-    threshold: 27,
-    message: 'Ponding 31.5 cm at Wensan Rd (orange, >= 27 cm)',
-    at: T0,
-    dataGap: false,
-    ...overrides,
-  }
-}
-
 /** A bare fastify server with the ajv options and error handler of api/server.ts, and the alert routes. */
 async function serve() {
-  const dir = mkdtempSync(join(tmpdir(), 'cw-alert-routes-'))
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
   const clock = { now: () => T0 }
-  const store = openAlertStore({ file: join(dir, 'alerts.sqlite'), clock })
-  cleanups.push(() => store.close())
+  const { store } = tempAlertStore(cleanups, 'cw-alert-routes-', clock)
   const manager = createAlertManager({ store, clock, settings: {}, notify: { mqtt: async () => undefined, ws: () => undefined }, logger })
   cleanups.push(() => manager.close())
   const app = Fastify({ ajv: { customOptions: { allErrors: true, coerceTypes: true, removeAdditional: false } } })

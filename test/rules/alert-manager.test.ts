@@ -1,21 +1,16 @@
 import { createHmac } from 'node:crypto'
-import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createAlertManager, type AlertManager, type AlertSettings } from '../../rules/alert-manager.js'
 import type { AlertLevel, Condition } from '../../rules/condition.js'
 import type { AlertJson } from '../../rules/notifiers/notification.js'
 import { openAlertStore, type AlertStore } from '../../storage/alert-store.js'
+import { manualClock, pondingCondition, T0, tempAlertFile, type ManualClock } from '../helpers/alert-fixtures.js'
 import { expectAppError } from '../helpers/expect-app-error.js'
 import { waitFor } from '../helpers/wait-for.js'
+import { startWebhookReceiver, type ReceivedWebhook as Received } from '../helpers/webhook-receiver.js'
 
 const logger = pino({ level: 'silent' })
-const T0 = Date.UTC(2026, 6, 14, 8)
 const SEC = 1000
 const MIN = 60_000
 const SECRET = 'hook-secret'
@@ -25,47 +20,18 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
 
-/** A clock the test moves by hand. */
-function manualClock(start = T0): { now: () => number; advance: (ms: number) => void } {
-  let t = start
-  return { now: () => t, advance: (ms) => void (t += ms) }
-}
-
-interface Received {
-  path: string
-  headers: IncomingHttpHeaders
-  json: Record<string, unknown>
-  /** Whether X-Citywater-Signature is the HMAC-SHA256 of the exact body with SECRET. */
-  verified: boolean
-}
-
-/** A real HTTP webhook receiver on port 0 that checks the signature of every request. */
+/** A signed-webhook receiver, closed at cleanup. */
 async function startReceiver(): Promise<{ url: string; received: Received[] }> {
-  const received: Received[] = []
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8')
-      const expected = `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`
-      received.push({ path: req.url ?? '', headers: req.headers, json: JSON.parse(body) as Record<string, unknown>, verified: req.headers['x-citywater-signature'] === expected })
-      res.writeHead(204).end()
-    })
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  cleanups.push(() => {
-    server.closeAllConnections()
-    return new Promise<void>((resolve) => server.close(() => resolve()))
-  })
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received }
+  const receiver = await startWebhookReceiver(SECRET)
+  cleanups.push(receiver.close)
+  return receiver
 }
 
 interface Harness {
   manager: AlertManager
   store: AlertStore
   file: string
-  clock: ReturnType<typeof manualClock>
+  clock: ManualClock
   mqtt: { topic: string; payload: string; retain: boolean }[]
   ws: AlertJson[]
   points: string[]
@@ -81,13 +47,8 @@ interface Harness {
 let sentinels = 0
 
 /** A manager over a real SQLite store, a real webhook receiver, a fake MQTT publish and a manual wall clock. */
-async function harness(settings: (urls: { ops: string; boss: string }) => AlertSettings, reuse?: { file: string; clock: ReturnType<typeof manualClock>; received: Received[]; url: string }): Promise<Harness> {
-  let file = reuse?.file
-  if (file === undefined) {
-    const dir = mkdtempSync(join(tmpdir(), 'cw-alert-manager-'))
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
-    file = join(dir, 'data', 'alerts.sqlite')
-  }
+async function harness(settings: (urls: { ops: string; boss: string }) => AlertSettings, reuse?: { file: string; clock: ManualClock; received: Received[]; url: string }): Promise<Harness> {
+  const file = reuse?.file ?? tempAlertFile(cleanups, 'cw-alert-manager-', 'data/alerts.sqlite')
   const clock = reuse?.clock ?? manualClock()
   const receiver = reuse === undefined ? await startReceiver() : { url: reuse.url, received: reuse.received }
   const store = openAlertStore({ file, clock })
@@ -139,24 +100,8 @@ async function harness(settings: (urls: { ops: string; boss: string }) => AlertS
 /** Settings with one signed JSON webhook and nothing else. */
 const plain = (urls: { ops: string }): AlertSettings => ({ webhooks: [{ id: 'ops', url: urls.ops, secret: SECRET }] })
 
-/** A ponding condition; `at` defaults to the current manual clock. */
-function condition(overrides: Partial<Condition> = {}): Condition {
-  return {
-    rule: 'ponding-depth',
-    type: 'threshold',
-    subject: 'PD-0031',
-    district: 'xihu',
-    segment: 'zone-4',
-    level: 3,
-    value: 31.5,
-    threshold: 27,
-    message: 'Ponding 31.5 cm at Wensan Rd (orange, >= 27 cm)',
-    at: T0,
-    etaMinutes: 12,
-    dataGap: false,
-    ...overrides,
-  }
-}
+/** A ponding condition with a 12-minute ETA, at T0 unless overridden. */
+const condition = (overrides: Partial<Condition> = {}): Condition => pondingCondition({ etaMinutes: 12, ...overrides })
 
 const at = (h: Harness, level: AlertLevel, overrides: Partial<Condition> = {}): Condition => condition({ level, at: h.clock.now(), ...overrides })
 const webhooksOf = (h: Harness, subject: string) => h.received.filter((r) => (r.json.alert as AlertJson | undefined)?.subject === subject)

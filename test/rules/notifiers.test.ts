@@ -1,10 +1,7 @@
 import { createHmac } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
+import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { alertEventLine, alertEventLines } from '../../rules/alert-event-lines.js'
@@ -15,10 +12,11 @@ import type { AlertJson, AlertNotification, IncidentNotification } from '../../r
 import { backoffMs, createWebhookNotifier, signBody, webhookBody, webhookRequest } from '../../rules/notifiers/webhook-notifier.js'
 import { WECOM_MAX_BYTES, wecomFormat } from '../../rules/notifiers/wecom-format.js'
 import { openAlertStore, type AlertStore } from '../../storage/alert-store.js'
+import { manualClock, T0, tempAlertStore } from '../helpers/alert-fixtures.js'
 import { waitFor } from '../helpers/wait-for.js'
+import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js'
 
 const logger = pino({ level: 'silent' })
-const T0 = Date.UTC(2026, 6, 14, 8)
 const SECRET = 'hook-secret'
 const cleanups: Array<() => Promise<unknown> | unknown> = []
 
@@ -51,55 +49,15 @@ function incident(count: number): IncidentNotification {
   return { type: 'incident', id: 'i-00000001', at: '2026-07-14T08:00:01.000Z', district: 'xihu', update: false, count, alerts }
 }
 
-/** A clock the test moves by hand. */
-function manualClock(start = T0): { now: () => number; advance: (ms: number) => void } {
-  let t = start
-  return { now: () => t, advance: (ms) => void (t += ms) }
-}
-
-interface Received {
-  path: string
-  headers: IncomingHttpHeaders
-  body: string
-  json: Record<string, unknown>
-  /** Whether X-Citywater-Signature is the HMAC-SHA256 of the body with SECRET. */
-  verified: boolean
-}
-
-/** A real HTTP webhook receiver on port 0 that checks the signature of every request. */
-async function startReceiver(port = 0): Promise<{ url: string; port: number; received: Received[]; close: () => Promise<void> }> {
-  const received: Received[] = []
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8')
-      const expected = `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`
-      received.push({ path: req.url ?? '', headers: req.headers, body, json: JSON.parse(body) as Record<string, unknown>, verified: req.headers['x-citywater-signature'] === expected })
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}')
-    })
-  })
-  server.listen(port, '127.0.0.1')
-  await once(server, 'listening')
-  const actual = (server.address() as AddressInfo).port
-  let closed = false
-  const close = async () => {
-    if (closed) return
-    closed = true
-    server.closeAllConnections()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-  }
-  cleanups.push(close)
-  return { url: `http://127.0.0.1:${actual}`, port: actual, received, close }
+/** A signed-webhook receiver on `port` (0 = any), closed at cleanup. */
+async function startReceiver(port = 0): Promise<WebhookReceiver> {
+  const receiver = await startWebhookReceiver(SECRET, port)
+  cleanups.push(receiver.close)
+  return receiver
 }
 
 function tempStore(clock: { now: () => number }): { store: AlertStore; file: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'cw-notifiers-'))
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
-  const file = join(dir, 'alerts.sqlite')
-  const store = openAlertStore({ file, clock })
-  cleanups.push(() => store.close())
-  return { store, file }
+  return tempAlertStore(cleanups, 'cw-notifiers-', clock)
 }
 
 describe('webhook signature and bodies', () => {

@@ -8,22 +8,16 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { Level } from '../../domain.js'
 import { ALERT_STORE_SCHEMA_VERSION } from '../../storage/alert-store-schema.js'
 import { openAlertStore, type AlertCondition, type AlertStore, type AlertStoreOptions } from '../../storage/alert-store.js'
+import { manualClock, T0 } from '../helpers/alert-fixtures.js'
 import { expectAppError } from '../helpers/expect-app-error.js'
 import { tempDir } from './storage-fixtures.js'
 
-const T0 = Date.UTC(2026, 6, 14, 8)
 const MIN = 60_000
 const cleanups: Array<() => Promise<unknown> | unknown> = []
 
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
 })
-
-/** A clock the test moves by hand. */
-function manualClock(start = T0): { now: () => number; set: (ms: number) => void } {
-  let t = start
-  return { now: () => t, set: (ms) => void (t = ms) }
-}
 
 async function freshFile(): Promise<string> {
   const { dir, remove } = await tempDir('citywater-alerts-')
