@@ -1,7 +1,14 @@
 import type { Registry, Sensor } from '../domain.js'
 import { AppError } from '../errors.js'
+import { isScenarioPath, loadScenarioFile } from './scenario-file.js'
 import { scenarioNormal } from './scenario-normal.js'
+import { scenarioParkingRush } from './scenario-parking-rush.js'
+import { scenarioPollution } from './scenario-pollution.js'
+import { scenarioStorm } from './scenario-storm.js'
+import { scenarioFaults } from './scenario-faults.js'
+import { scenarioLoad } from './scenario-load.js'
 import type { SeededRandom } from './seeded-random.js'
+import { timelineScenario } from './timeline.js'
 
 /** What a scenario is built from. */
 export interface ScenarioContext {
@@ -33,11 +40,20 @@ export type ScenarioFactory = (context: ScenarioContext) => Scenario
 /** The scenarios `--scenario` accepts, by name. */
 export const SCENARIOS: Readonly<Record<string, ScenarioFactory>> = {
   normal: scenarioNormal,
+  storm: scenarioStorm,
+  pollution: scenarioPollution,
+  faults: scenarioFaults,
+  load: scenarioLoad,
+  'parking-rush': scenarioParkingRush,
 }
 
-/** Builds the named scenario; throws CW_ERR_CONFIG_INVALID for an unknown name. */
+/**
+ * Builds a bundled scenario by name, or runs a scenario file (a path: it contains a slash or ends in
+ * `.json`); throws CW_ERR_CONFIG_INVALID for an unknown name or an invalid file.
+ */
 export function createScenario(name: string, context: ScenarioContext): Scenario {
   const factory = Object.hasOwn(SCENARIOS, name) ? SCENARIOS[name] : undefined
+  if (factory === undefined && isScenarioPath(name)) return timelineScenario(loadScenarioFile(name))(context)
   if (factory === undefined) {
     throw new AppError('CW_ERR_CONFIG_INVALID', [`unknown scenario '${name}' (available: ${Object.keys(SCENARIOS).join(', ')})`])
   }

@@ -7,6 +7,7 @@ import { loadRegistry } from '../registry/load-registry.js'
 import { runSimulator, SIMULATOR_DEFAULTS } from './run-simulator.js'
 import type { SimulatorOptions, SimulatorProgress, SimulatorSummary } from './run-simulator.js'
 import { SCENARIOS } from './scenario.js'
+import { isScenarioPath, loadScenarioFile } from './scenario-file.js'
 
 const DEFAULT_BROKER = 'mqtt://127.0.0.1:1883'
 
@@ -18,7 +19,12 @@ Deterministic for a seed and a start: the same messages in the same order.
 
 Options:
   --broker URL       broker to publish to: mqtt://, mqtts://, ws://, wss:// (default ${DEFAULT_BROKER})
-  --scenario NAME    scenario: ${Object.keys(SCENARIOS).join(', ')} (default ${SIMULATOR_DEFAULTS.scenario})
+  --scenario NAME|FILE
+                     a bundled scenario: ${Object.keys(SCENARIOS).join(', ')}
+                     (default ${SIMULATOR_DEFAULTS.scenario}), or a scenario file (a path containing '/'
+                     or ending in .json: a JSON timeline of rain, pollution, parking
+                     demand and fault phases, times in seconds after --start; see the
+                     README, "Scenario files")
   --seed N           integer seed of every random draw (default ${SIMULATOR_DEFAULTS.seed})
   --start ISO-TIME   event time of every sensor's first reading, RFC 3339 such as
                      2026-11-27T00:00:00+08:00, or epoch milliseconds (default now)
@@ -69,7 +75,15 @@ function parseStart(raw: string): number {
 function parseScenario(raw: string): string {
   if (Object.hasOwn(SCENARIOS, raw)) return raw
   const available = Object.keys(SCENARIOS).join(', ')
-  if (/[\\/]|\.json$/i.test(raw)) throw new UsageError(`--scenario: scenario files are not supported yet, got '${raw}' (available: ${available})`)
+  if (isScenarioPath(raw)) {
+    try {
+      loadScenarioFile(raw)
+    } catch (err) {
+      const detail = err instanceof AppError ? String(err.message).replace(/^Invalid configuration: /, '') : (err as Error).message
+      throw new UsageError(`--scenario: ${detail}`)
+    }
+    return raw
+  }
   throw new UsageError(`--scenario: unknown scenario '${raw}' (available: ${available})`)
 }
 

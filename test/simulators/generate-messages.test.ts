@@ -75,7 +75,7 @@ describe('generateMessages', () => {
   it.each([
     [{ speed: 0 }, /speed/],
     [{ durationS: -1 }, /durationS/],
-    [{ scenario: 'storm' }, /unknown scenario 'storm'/],
+    [{ scenario: 'tsunami' }, /unknown scenario 'tsunami'/],
     [{ start: 1.5 }, /start/],
   ])('rejects %j', (bad, message) => {
     expect(() => generateMessages({ ...base, ...bad }).next()).toThrow(message)

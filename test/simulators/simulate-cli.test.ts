@@ -51,7 +51,7 @@ describe('citywater simulate', () => {
     [['--broker', 'http://127.0.0.1'], '--broker'],
     [['--broker', 'not a url'], '--broker'],
     [['--prefix', 'a/b'], '--prefix'],
-    [['--scenario', 'storm'], '--scenario'],
+    [['--scenario', 'hurricane'], '--scenario'],
     [['--scenario', './my-scenario.json'], '--scenario'],
     [['--bogus'], '--bogus'],
     [['--speed'], '--speed'],
