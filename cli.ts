@@ -36,8 +36,9 @@ Signals: SIGHUP reloads the registry; SIGTERM/SIGINT stop; a second signal exits
 const DEMO_USAGE = `Usage: citywater demo [--config FILE.json] [--seed N]
 
 Starts the engine and runs the simulator against its embedded broker: first the last
-12 hours of scenario normal compressed into 20 seconds (so every index has a value
-within a minute), then scenario normal in real time.
+12 hours compressed into 20 seconds, with the storm scenario's rainstorm in them (so
+every index has a value and alerts fire and resolve within a minute), then scenario
+normal in real time.
 
 Options:
   --config FILE   JSON settings in camelCase; environment wins
@@ -165,8 +166,9 @@ async function demo(argv: string[]): Promise<number> {
   }
   const now = Date.now()
   const sim = (async () => {
-    // The last 12 hours first, compressed into DEMO_BACKFILL_S, so every index has a value within a minute.
-    const backfill = await runSimulator({ ...common, start: now - DEMO_BACKFILL_MS, speed: DEMO_BACKFILL_MS / 1000 / DEMO_BACKFILL_S, durationS: DEMO_BACKFILL_S })
+    // The last 12 hours first, compressed into DEMO_BACKFILL_S, so every index has a value within a minute; they
+    // hold the `storm` scenario's rainstorm (hours 1 to 8), so alerts fire and resolve while the newcomer watches.
+    const backfill = await runSimulator({ ...common, scenario: 'storm', start: now - DEMO_BACKFILL_MS, speed: DEMO_BACKFILL_MS / 1000 / DEMO_BACKFILL_S, durationS: DEMO_BACKFILL_S })
     app.logger.info({ published: backfill.published, failed: backfill.failed }, 'demo backfill done, going live')
     // Then real time from where the backfill ended: faster event time would run ahead of the clock (ts_future).
     if (!abort.signal.aborted) await runSimulator({ ...common, start: now, speed: 1 })

@@ -19,7 +19,7 @@ describe('citywater demo', () => {
     rmSync(dir, { recursive: true, force: true })
   })
 
-  it('gives every segment and district an index value within 60 seconds, then keeps running live', async () => {
+  it('gives every segment and district an index value and raises the backfilled storm\'s alerts within 60 seconds, then keeps running live', async () => {
     const { http, pid } = await demo.started()
     const body = await waitFor(async () => {
       const res = (await (await fetch(`${http}/api/indices`)).json()) as { segments: { clear: { value: number | null } | null; smooth: { value: number | null } | null }[]; districts: { clear: { value: number } | null; smooth: { value: number } | null }[] }
@@ -27,6 +27,12 @@ describe('citywater demo', () => {
       return valued && res.districts.every((d) => typeof d.clear?.value === 'number' && typeof d.smooth?.value === 'number') && res
     }, { timeoutMs: 60_000, intervalMs: 500, message: 'every index to have a value' })
     expect(body.segments.length).toBeGreaterThan(10)
+    // The backfilled storm raised alerts: the newcomer sees them within the first minute.
+    const alerts = await waitFor(async () => {
+      const list = ((await (await fetch(`${http}/api/alerts`)).json()) as { alerts: { rule: string }[] }).alerts
+      return list.some((a) => a.rule === 'tunnel-closure') && list
+    }, { timeoutMs: 30_000, intervalMs: 500, message: 'alerts from the backfilled storm' })
+    expect(alerts.length).toBeGreaterThan(1)
     await waitFor(() => demo.logs.some((l) => l.msg === 'demo backfill done, going live'), { timeoutMs: 30_000, message: 'the live phase' })
     process.kill(pid, 'SIGTERM')
     expect(await withTimeout(demo.exited, 20_000, 'the demo to stop')).toBe(0)
