@@ -1,8 +1,10 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { buildApp, type App } from './app.js'
 import { buildConfig, envName, type Config } from './config.js'
 import { AppError } from './errors.js'
+import { demoScenario } from './simulators/demo-scenario.js'
 
 const USAGE = `citywater: real-time monitoring of a city water network
 
@@ -38,7 +40,8 @@ const DEMO_USAGE = `Usage: citywater demo [--config FILE.json] [--seed N]
 Starts the engine and runs the simulator against its embedded broker: first the last
 12 hours compressed into 20 seconds, with the storm scenario's rainstorm in them (so
 every index has a value and alerts fire and resolve within a minute), then scenario
-normal in real time.
+normal in real time with a six-minute storm of 140 mm/h every half hour, from the
+first minute on (its scenario file is written to the data dir).
 
 Options:
   --config FILE   JSON settings in camelCase; environment wins
@@ -170,8 +173,11 @@ async function demo(argv: string[]): Promise<number> {
     // hold the `storm` scenario's rainstorm (hours 1 to 8), so alerts fire and resolve while the newcomer watches.
     const backfill = await runSimulator({ ...common, scenario: 'storm', start: now - DEMO_BACKFILL_MS, speed: DEMO_BACKFILL_MS / 1000 / DEMO_BACKFILL_S, durationS: DEMO_BACKFILL_S })
     app.logger.info({ published: backfill.published, failed: backfill.failed }, 'demo backfill done, going live')
-    // Then real time from where the backfill ended: faster event time would run ahead of the clock (ts_future).
-    if (!abort.signal.aborted) await runSimulator({ ...common, start: now, speed: 1 })
+    // Then real time from where the backfill ended (faster event time would run ahead of the clock: ts_future),
+    // with a short storm every half hour; the generated scenario file sits in the data dir for a look.
+    const live = join(app.config.dataDir, 'demo-scenario.json')
+    writeFileSync(live, `${JSON.stringify(demoScenario(DEMO_LIVE_HOURS), null, 2)}\n`)
+    if (!abort.signal.aborted) await runSimulator({ ...common, scenario: live, start: now, speed: 1 })
   })().catch((err: unknown) => app.logger.error({ err }, 'simulator failed'))
   return runUntilSignal(app, async () => {
     abort.abort()
@@ -183,6 +189,8 @@ async function demo(argv: string[]): Promise<number> {
 const DEMO_BACKFILL_MS = 12 * 3_600_000
 /** Wall-clock seconds the backfill takes. */
 const DEMO_BACKFILL_S = 20
+/** Hours of live storms the demo plans (it goes on with normal weather after them). */
+const DEMO_LIVE_HOURS = 7 * 24
 
 const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   start,
