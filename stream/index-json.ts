@@ -1,33 +1,17 @@
 import type { SegmentType } from '../domain.js'
-import type { ClearParameter, Grade, WaterClass } from './indices/clear-subscores.js'
-import type { ClearExceedance, ClearIndex } from './indices/clear-water-index.js'
+import type { WaterClass } from './indices/clear-subscores.js'
+import type { ClearIndex } from './indices/clear-water-index.js'
 import type { DistrictClearIndex } from './indices/district-clear-index.js'
 import type { DistrictSmoothIndex } from './indices/district-smooth-index.js'
 import type { NullIndex } from './indices/null-index.js'
-import type { SmoothBand, SmoothComponent } from './indices/smooth-subscores.js'
+import type { SmoothBand } from './indices/smooth-subscores.js'
 import type { SmoothIndex } from './indices/smooth-water-index.js'
 
-/** A segment's clear-water index as SPEC §7 publishes it. */
-export interface ClearIndexJson {
-  value: number
-  class: WaterClass
-  grade: Grade
-  limiting: ClearParameter
-  exceedances: ClearExceedance[]
-  /** Share of expected windows that are valid, 2 decimals. */
-  confidence: number
-  flags: string[]
-}
+/** A segment's clear-water index as SPEC §7 publishes it (confidence rounded to 2 decimals). */
+export type ClearIndexJson = Pick<ClearIndex, 'value' | 'class' | 'grade' | 'limiting' | 'exceedances' | 'confidence' | 'flags'>
 
-/** A zone's smooth-water index as SPEC §7 publishes it. */
-export interface SmoothIndexJson {
-  value: number
-  band: SmoothBand
-  limiting: SmoothComponent
-  /** Fresh hazard sensors / hazard sensors, 2 decimals. */
-  confidence: number
-  flags: string[]
-}
+/** A zone's smooth-water index as SPEC §7 publishes it (confidence rounded to 2 decimals). */
+export type SmoothIndexJson = Pick<SmoothIndex, 'value' | 'band' | 'limiting' | 'confidence' | 'flags'>
 
 /** One entry of `segments` in `/api/indices` (SPEC §7): `clear` is null for zones, `smooth` for rivers and lakes. */
 export interface SegmentIndexJson {
