@@ -104,7 +104,7 @@ export async function buildServer(deps: ApiDeps) {
     return reply.type('text/plain; version=0.0.4; charset=utf-8').send(renderMetrics(deps.metrics()))
   })
 
-  const sensorJson = (sensor: Sensor, now: number, status: SensorStatus) => {
+  const sensorJson = (sensor: Sensor, status: SensorStatus) => {
     const last = deps.sensors.last(sensor.id)
     return { ...sensor, status, last: last === undefined ? null : readingJson(last) }
   }
@@ -130,7 +130,7 @@ export async function buildServer(deps: ApiDeps) {
       if (kind !== undefined && sensor.kind !== kind) continue
       const s = deps.sensors.status(sensor, now)
       if (status !== undefined && s !== status) continue
-      sensors.push(sensorJson(sensor, now, s))
+      sensors.push(sensorJson(sensor, s))
     }
     return { sensors }
   })
@@ -147,7 +147,7 @@ export async function buildServer(deps: ApiDeps) {
   }, async (request) => {
     const sensor = findSensor(request.params.id)
     const now = deps.clock.now()
-    return sensorJson(sensor, now, deps.sensors.status(sensor, now))
+    return sensorJson(sensor, deps.sensors.status(sensor, now))
   })
 
   app.get<{ Params: { id: string }; Querystring: { from?: string; to?: string; every?: string; format?: 'json' | 'csv' } }>('/api/sensors/:id/readings', {
