@@ -45,7 +45,10 @@ export interface InfluxWriterOptions {
   maxBatchBytes?: number
   /** Longest a durable point waits for its batch to fill, in milliseconds; default 1000. */
   flushIntervalMs?: number
-  /** Write requests in flight at once (confirmed in order all the same); default 2. */
+  /**
+   * Write requests in flight at once; default 1. More than one lets InfluxDB apply a later batch before an earlier
+   * one, so a re-flagged point (same series and ts) could be overwritten by its older version.
+   */
   maxInFlight?: number
   /** Deadline of one write or admin request in milliseconds; default 10000. */
   requestTimeoutMs?: number
@@ -75,7 +78,7 @@ export const INFLUX_WRITER_DEFAULTS = {
   batchSize: 5_000,
   maxBatchBytes: 4 * 1024 * 1024,
   flushIntervalMs: 1_000,
-  maxInFlight: 2,
+  maxInFlight: 1,
   requestTimeoutMs: 10_000,
   closeTimeoutMs: 5_000,
   lateAfterMs: Math.max(...ROLLUP_INTERVALS.map((i) => retentionMs(i.resampleFor))),
