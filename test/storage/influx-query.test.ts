@@ -1,5 +1,3 @@
-import { once } from 'node:events'
-import { createServer, type Socket } from 'node:net'
 import { afterEach, describe, expect, inject, it } from 'vitest'
 import { AppError } from '../../errors.js'
 import { backfillRollups, ensureDatabase } from '../../storage/influx-admin.js'
@@ -7,7 +5,7 @@ import { influxExec } from '../../storage/influx-http.js'
 import { encodeReading } from '../../storage/influx-line.js'
 import { createInfluxQuery } from '../../storage/influx-query.js'
 import { freePort } from '../helpers/influxd.js'
-import { dropDb, reading, uniqueDb, writeLines } from './storage-fixtures.js'
+import { dropDb, reading, silentServer, uniqueDb, writeLines } from './storage-fixtures.js'
 
 const url = inject('influxUrl')
 const cleanups: Array<() => Promise<unknown>> = []
@@ -114,16 +112,7 @@ describe('influx query', () => {
     const down = createInfluxQuery({ url: `http://127.0.0.1:${await freePort()}`, database: 'x' })
     await expect(down.query('SHOW DATABASES')).rejects.toMatchObject({ code: 'CW_ERR_INFLUX_UNAVAILABLE', statusCode: 503 })
 
-    const sockets = new Set<Socket>()
-    const server = createServer((socket) => void sockets.add(socket))
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    cleanups.push(async () => {
-      for (const socket of sockets) socket.destroy()
-      server.close()
-    })
-    const address = server.address()
-    const port = typeof address === 'object' && address !== null ? address.port : 0
+    const port = await silentServer(cleanups)
     const silent = createInfluxQuery({ url: `http://127.0.0.1:${port}`, database: 'x', timeoutMs: 150 })
     const error = await silent.query('SHOW DATABASES').catch((err: unknown) => err)
     expect(error).toBeInstanceOf(AppError)

@@ -1,6 +1,4 @@
-import { once } from 'node:events'
 import * as nodeFs from 'node:fs'
-import { createServer, type Server, type Socket } from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { Reading } from '../../domain.js'
 import { ensureDatabase } from '../../storage/influx-admin.js'
@@ -9,7 +7,7 @@ import { createInfluxWriter, type InfluxWriterOptions, type InfluxWriterStatus, 
 import { createWriteAheadLog, type WalFs, type WriteAheadLog, type WriteAheadLogOptions } from '../../storage/write-ahead-log.js'
 import { createInfluxd, freePort, type Influxd } from '../helpers/influxd.js'
 import { waitFor, withTimeout } from '../helpers/wait-for.js'
-import { capturingLogger, dropDb, reading, rows, tempDir, uniqueDb, writeLines } from './storage-fixtures.js'
+import { capturingLogger, dropDb, reading, rows, silentServer, tempDir, uniqueDb, writeLines } from './storage-fixtures.js'
 
 const url = inject('influxUrl')
 const cleanups: Array<() => Promise<unknown>> = []
@@ -269,16 +267,7 @@ describe('influx writer without InfluxDB', () => {
   })
 
   it('treats a server that never answers as unavailable once the request deadline passes', async () => {
-    const sockets = new Set<Socket>()
-    const server: Server = createServer((socket) => void sockets.add(socket))
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    cleanups.push(async () => {
-      for (const socket of sockets) socket.destroy()
-      server.close()
-    })
-    const address = server.address()
-    const port = typeof address === 'object' && address !== null ? address.port : 0
+    const port = await silentServer(cleanups)
     const { writer } = await makeWriter({ url: `http://127.0.0.1:${port}`, database: 'silent', requestTimeoutMs: 150, closeTimeoutMs: 100 })
     await writer.start()
     await waitFor(() => writer.status === 'spooling', { message: 'spooling' })

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { createServer, type Socket } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -80,4 +82,18 @@ export async function readAll(source: LogSource, options: { confirm?: boolean; m
 /** The timestamps of line-protocol lines, in order. */
 export function lineTimes(lines: readonly string[]): number[] {
   return lines.map((l) => Number(l.slice(l.lastIndexOf(' ') + 1)))
+}
+
+/** A TCP server on a free port that accepts connections and never answers; `cleanups` gets its shutdown. */
+export async function silentServer(cleanups: Array<() => Promise<unknown>>): Promise<number> {
+  const sockets = new Set<Socket>()
+  const server = createServer((socket) => void sockets.add(socket))
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  cleanups.push(async () => {
+    for (const socket of sockets) socket.destroy()
+    server.close()
+  })
+  const address = server.address()
+  return typeof address === 'object' && address !== null ? address.port : 0
 }

@@ -6,7 +6,7 @@ import type { Reading } from '../../domain.js'
 import { AppError } from '../../errors.js'
 import { encodeReading } from '../../storage/influx-line.js'
 import { WAL_RECORD_HEADER_BYTES, WalRecordBuffer, readWalRecord } from '../../storage/wal-record.js'
-import { createWriteAheadLog, segmentFileName, type WalEvent, type WalFs, type WriteAheadLog, type WriteAheadLogOptions } from '../../storage/write-ahead-log.js'
+import { createWriteAheadLog, segmentFileName, type WalEvent, type WalFs, type WriteAheadLogOptions } from '../../storage/write-ahead-log.js'
 import { deferred, waitFor, withTimeout } from '../helpers/wait-for.js'
 import { capturingLogger, lineTimes, readAll, reading, tempDir } from './storage-fixtures.js'
 

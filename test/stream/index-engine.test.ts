@@ -7,6 +7,7 @@ import { createIndexEngine, type IndexEngine, type IndexEngineOptions, type Zone
 import type { IndexUpdate, SegmentIndexJson } from '../../stream/index-json.js'
 import { clearWaterIndex } from '../../stream/indices/clear-water-index.js'
 import { districtClearIndex } from '../../stream/indices/district-clear-index.js'
+import { SMOOTH_FIELD } from '../../stream/indices/smooth-subscores.js'
 import { waterIndexLines } from '../../stream/water-index-lines.js'
 import { GAUGE_PARAMS, HOUR, MANHOLE_PARAMS, manholeAtFill, manholeAtSurcharge, MIN, PIPE_PARAMS, T0 } from './indices/fixtures.js'
 
@@ -19,16 +20,8 @@ const river = (id: string, targetClass = 3, district = 'xihu'): Segment => ({ id
 const lake = (id: string, targetClass = 3, district = 'xihu'): Segment => ({ id, district, type: 'lake', name: id, targetClass })
 const zone = (id: string, riverGauges: string[] = [], district = 'xihu'): Segment => ({ id, district, type: 'drainage', name: id, riverGauges })
 
-/** The field each kind reports in these tests. */
-const FIELD: Partial<Record<SensorKind, string>> = {
-  ponding_depth: 'depth_cm',
-  tunnel_depth: 'depth_cm',
-  manhole_level: 'level_m',
-  pipe_level: 'level_m',
-  water_level: 'level_m',
-  sediment: 'sediment_m',
-  rainfall: 'rain_mm',
-}
+/** The field each kind reports in these tests: the scored ones, and rain. */
+const FIELD: Partial<Record<SensorKind, string>> = { ...SMOOTH_FIELD, rainfall: 'rain_mm' }
 
 const EXAMPLE_A = { do_mgl: 6.8, nh3n_mgl: 0.42, codmn_mgl: 3.6, tp_mgl: 0.12, ph: 7.4 }
 const EXAMPLE_B = { do_mgl: 4.1, nh3n_mgl: 1.32, codmn_mgl: 5.2, tp_mgl: 0.18, ph: 7.9 }
