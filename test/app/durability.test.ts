@@ -9,7 +9,7 @@ import { spawnEngine, type EngineProcess } from '../helpers/engine-process.js'
 import { startInfluxProxy } from '../helpers/influx-proxy.js'
 import { startInfluxd } from '../helpers/influxd.js'
 import { startMosquitto } from '../helpers/mosquitto.js'
-import { startTestApp, type TestApp } from '../helpers/test-app.js'
+import { startTestApp } from '../helpers/test-app.js'
 import { waitFor, withTimeout } from '../helpers/wait-for.js'
 import { connectWs } from '../helpers/ws-client.js'
 

@@ -1,4 +1,3 @@
-import { pino } from 'pino'
 import { describe, expect, it } from 'vitest'
 import type { DeadLetter } from '../../domain.js'
 import { createIngest } from '../../ingest/ingest-pipeline.js'
