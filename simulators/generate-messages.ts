@@ -1,6 +1,7 @@
 import type { Registry, Sensor } from '../domain.js'
 import { AppError } from '../errors.js'
 import { createScenario } from './scenario.js'
+import { loadScenario, type LoadOptions } from './scenario-load.js'
 import type { ReadingFields, Scenario } from './scenario.js'
 import { schedule } from './schedule.js'
 import { seededRandom } from './seeded-random.js'
@@ -20,6 +21,8 @@ export interface GenerateOptions {
   durationS?: number
   /** First topic level; default `city`. */
   topicPrefix?: string
+  /** Options of the `load` scenario (interval, gateway batching); ignored by other scenarios. */
+  load?: LoadOptions
 }
 
 /** One MQTT message of the run. */
@@ -98,7 +101,8 @@ export function* generateMessages(options: GenerateOptions): Generator<Simulated
     throw new AppError('CW_ERR_CONFIG_INVALID', [`durationS must be ≥ 0, got ${durationS}`])
   }
   const end = windowEnd(start, speed, durationS)
-  const scenario: HookedScenario = createScenario(scenarioName, { registry, rng: seededRandom(seed), start, end })
+  const context = { registry, rng: seededRandom(seed), start, end }
+  const scenario: HookedScenario = scenarioName === 'load' && options.load !== undefined ? loadScenario(options.load)(context) : createScenario(scenarioName, context)
   const { rewrite, flush, tickIntervalS } = scenario
   const sensors = tickIntervalS === undefined ? registry.sensors : registry.sensors.map((s) => ({ ...s, intervalS: tickIntervalS.call(scenario, s) }))
   const topics = new Map<string, string>()

@@ -29,12 +29,22 @@ export interface SimulatorProgress {
 export interface SimulatorSummary {
   /** Messages handed to the MQTT client. */
   published: number
+  /** Readings in the published messages (a gateway batch counts all of its readings). */
+  readings: number
   /** Messages the broker acknowledged (PUBACK/PUBCOMP); always 0 at QoS 0, which has no acknowledgement. */
   acknowledged: number
+  /** Readings in the acknowledged messages; always 0 at QoS 0. */
+  readingsAcknowledged: number
   /** Messages whose publish failed or was still unacknowledged when the run closed. */
   failed: number
+  /** Readings in the failed messages. */
+  readingsFailed: number
   /** Wall-clock milliseconds from the first publish slot to the end of the run. */
   durationMs: number
+  /** Wall-clock time of the first publish, epoch ms; null when none was. */
+  firstPublishAt: number | null
+  /** Wall-clock time the last message settled (acknowledged, written to the socket at QoS 0, or failed), epoch ms; null when none was. */
+  lastSettledAt: number | null
   /** Event time of the first published message, epoch ms; null when none was. */
   firstTs: number | null
   /** Event time of the last published message, epoch ms; null when none was. */
@@ -136,7 +146,19 @@ export async function runSimulator(options: SimulatorOptions): Promise<Simulator
   const messages = generateMessages({ ...options, start })
   const first = messages.next()
 
-  const summary: SimulatorSummary = { published: 0, acknowledged: 0, failed: 0, durationMs: 0, firstTs: null, lastTs: null }
+  const summary: SimulatorSummary = {
+    published: 0,
+    readings: 0,
+    acknowledged: 0,
+    readingsAcknowledged: 0,
+    failed: 0,
+    readingsFailed: 0,
+    durationMs: 0,
+    firstPublishAt: null,
+    lastSettledAt: null,
+    firstTs: null,
+    lastTs: null,
+  }
   if (aborted()) return summary
 
   const client = await connect(options, log)
@@ -146,18 +168,33 @@ export async function runSimulator(options: SimulatorOptions): Promise<Simulator
   client.on('reconnect', () => log.debug({ broker: options.broker }, 'reconnecting'))
 
   let inFlight = 0
+  /** Readings of the messages in flight. */
+  let readingsInFlight = 0
   let closed = false
   let wake: (() => void) | null = null
-  const settle = (err: Error | undefined): void => {
+  const settle = (readings: number, err: Error | undefined): void => {
     if (closed) return
     inFlight -= 1
+    readingsInFlight -= readings
+    summary.lastSettledAt = Date.now()
     if (err) {
       summary.failed += 1
+      summary.readingsFailed += readings
       log.debug({ err }, 'publish failed')
-    } else if (qos > 0) summary.acknowledged += 1
+    } else if (qos > 0) {
+      summary.acknowledged += 1
+      summary.readingsAcknowledged += readings
+    }
     const w = wake
     wake = null
     w?.()
+  }
+  // One callback per batch size, so a publish allocates no closure.
+  const settlers = new Map<number, (err?: Error) => void>()
+  const settlerOf = (readings: number): ((err?: Error) => void) => {
+    let s = settlers.get(readings)
+    if (s === undefined) settlers.set(readings, (s = (err?: Error) => settle(readings, err)))
+    return s
   }
   /** Resolves at the next settled publish, when `signal` aborts, or after `timeoutMs`. */
   const nextSettle = (timeoutMs: number, abortable: AbortSignal | undefined): Promise<void> =>
@@ -191,6 +228,7 @@ export async function runSimulator(options: SimulatorOptions): Promise<Simulator
   const progressTimer = onProgress === undefined ? undefined : setInterval(report, progressIntervalMs)
   progressTimer?.unref()
 
+  const publishOptions = { qos }
   // Token bucket for `rate`: refilled from elapsed time, 50 ms worth of burst so timers need not fire per message.
   const burst = rate === undefined ? 0 : Math.max(1, rate / 20)
   let tokens = burst
@@ -225,11 +263,15 @@ export async function runSimulator(options: SimulatorOptions): Promise<Simulator
         warnedFuture = true
         log.warn({ ts: new Date(message.ts).toISOString() }, 'publishing readings more than 5 min ahead of the clock; the engine rejects them as ts_future (use an earlier --start)')
       }
+      const readings = message.readings ?? 1
       inFlight += 1
+      readingsInFlight += readings
       summary.published += 1
+      summary.readings += readings
       summary.firstTs ??= message.ts
+      summary.firstPublishAt ??= Date.now()
       summary.lastTs = message.ts
-      client.publish(message.topic, message.payload, { qos }, settle)
+      client.publish(message.topic, message.payload, publishOptions, settlerOf(readings))
       if (++sinceYield >= YIELD_EVERY) {
         sinceYield = 0
         await yieldToIo()
@@ -244,7 +286,9 @@ export async function runSimulator(options: SimulatorOptions): Promise<Simulator
     closed = true
     const unsettled = inFlight
     summary.failed += unsettled
+    summary.readingsFailed += readingsInFlight
     inFlight = 0
+    readingsInFlight = 0
     await client.endAsync(unsettled > 0).catch((err: unknown) => log.warn({ err }, 'closing the mqtt client failed'))
     summary.durationMs = Math.round(performance.now() - wallStart)
     report()

@@ -7,6 +7,7 @@ import { loadRegistry } from '../registry/load-registry.js'
 import { runSimulator, SIMULATOR_DEFAULTS } from './run-simulator.js'
 import type { SimulatorOptions, SimulatorProgress, SimulatorSummary } from './run-simulator.js'
 import { SCENARIOS } from './scenario.js'
+import { LOAD_DEFAULTS, MAX_LOAD_BATCH, type LoadOptions } from './scenario-load.js'
 import { isScenarioPath, loadScenarioFile } from './scenario-file.js'
 
 const DEFAULT_BROKER = 'mqtt://127.0.0.1:1883'
@@ -34,6 +35,15 @@ Options:
   --duration S       wall-clock seconds, > 0: publishes exactly the readings with
                      start <= ts < start + S x speed, then exits (default until Ctrl-C)
   --registry FILE    sensor registry JSON (default the bundled Xihu sample)
+  --interval S       load scenario: event-time seconds between two readings of every
+                     sensor, >= 0.001 (default ${LOAD_DEFAULTS.intervalS})
+  --batch N          load scenario: readings per message, 1 to ${MAX_LOAD_BATCH}; above 1 they go
+                     out as JSON arrays on {prefix}/{district}/gateway/LOAD-{district}
+                     (default ${LOAD_DEFAULTS.batch})
+  --max-inflight N   most messages awaiting their acknowledgement, or at QoS 0 their
+                     socket write (default ${SIMULATOR_DEFAULTS.maxInflight})
+  --json             print the summary as one JSON object (messages and readings
+                     published, acknowledged, failed; wall-clock times) instead of text
   --prefix P         first level of every topic (default ${SIMULATOR_DEFAULTS.topicPrefix})
   --username U       MQTT username (default none)
   --password P       MQTT password (default none)
@@ -98,7 +108,7 @@ function parseBroker(raw: string): string {
   return raw
 }
 
-type Parsed = Omit<SimulatorOptions, 'registry'> & { registryFile: string } | 'help'
+type Parsed = (Omit<SimulatorOptions, 'registry'> & { registryFile: string; json: boolean }) | 'help'
 
 function parseOptions(argv: string[]): Parsed {
   let values
@@ -120,6 +130,10 @@ function parseOptions(argv: string[]): Parsed {
         prefix: { type: 'string' },
         username: { type: 'string' },
         password: { type: 'string' },
+        interval: { type: 'string' },
+        batch: { type: 'string' },
+        'max-inflight': { type: 'string' },
+        json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }))
@@ -128,7 +142,7 @@ function parseOptions(argv: string[]): Parsed {
     throw new UsageError((err as Error).message.split('\n')[0] ?? 'invalid options')
   }
   if (values.help === true) return 'help'
-  const options: Parsed = { broker: parseBroker(values.broker ?? DEFAULT_BROKER), registryFile: values.registry ?? BUNDLED_REGISTRY }
+  const options: Parsed = { broker: parseBroker(values.broker ?? DEFAULT_BROKER), registryFile: values.registry ?? BUNDLED_REGISTRY, json: values.json === true }
   if (values.scenario !== undefined) options.scenario = parseScenario(values.scenario)
   if (values.seed !== undefined) {
     if (!/^-?\d+$/.test(values.seed.trim()) || !Number.isSafeInteger(Number(values.seed))) throw new UsageError(`--seed must be an integer, got '${values.seed}'`)
@@ -147,6 +161,26 @@ function parseOptions(argv: string[]): Parsed {
     if (!/^[A-Za-z0-9_-]+$/.test(values.prefix)) throw new UsageError(`--prefix must be letters, digits, '_' or '-', got '${values.prefix}'`)
     options.topicPrefix = values.prefix
   }
+  const load: LoadOptions = {}
+  if (values.interval !== undefined) {
+    const interval = positive('interval', values.interval)
+    if (interval < 0.001) throw new UsageError(`--interval must be at least 0.001, got '${values.interval}'`)
+    load.intervalS = interval
+  }
+  if (values.batch !== undefined) {
+    const batch = Number(values.batch)
+    if (!/^\d+$/.test(values.batch.trim()) || batch < 1 || batch > MAX_LOAD_BATCH) throw new UsageError(`--batch must be an integer from 1 to ${MAX_LOAD_BATCH}, got '${values.batch}'`)
+    load.batch = batch
+  }
+  if (Object.keys(load).length > 0) {
+    if ((options.scenario ?? SIMULATOR_DEFAULTS.scenario) !== 'load') throw new UsageError('--interval and --batch apply to --scenario load only')
+    options.load = load
+  }
+  if (values['max-inflight'] !== undefined) {
+    const n = Number(values['max-inflight'])
+    if (!/^\d+$/.test(values['max-inflight'].trim()) || n < 1) throw new UsageError(`--max-inflight must be an integer >= 1, got '${values['max-inflight']}'`)
+    options.maxInflight = n
+  }
   if (values.username !== undefined) options.username = values.username
   if (values.password !== undefined) options.password = values.password
   return options
@@ -161,7 +195,10 @@ function progressLine(p: SimulatorProgress): string {
 
 function summaryLine(s: SimulatorSummary): string {
   const span = s.firstTs === null ? '' : `, event time ${iso(s.firstTs)} .. ${iso(s.lastTs)}`
-  return `published ${s.published}, acknowledged ${s.acknowledged}, failed ${s.failed} in ${(s.durationMs / 1000).toFixed(1)} s${span}\n`
+  // Readings are named only when batches make them differ from messages.
+  const readings = s.readings === s.published ? '' : ` (${s.readings} readings)`
+  const acknowledged = s.readingsAcknowledged === s.acknowledged ? '' : ` (${s.readingsAcknowledged} readings)`
+  return `published ${s.published}${readings}, acknowledged ${s.acknowledged}${acknowledged}, failed ${s.failed} in ${(s.durationMs / 1000).toFixed(1)} s${span}\n`
 }
 
 /** `citywater simulate`: parses `argv`, runs the simulator, prints the summary; resolves with the exit status. */
@@ -182,7 +219,7 @@ export async function simulateCli(argv: string[], io: SimulateCliIo = { stdout: 
     }
     throw err
   }
-  const { registryFile: _registryFile, ...options } = parsed
+  const { registryFile: _registryFile, json, ...options } = parsed
 
   const stop = new AbortController()
   const onSignal = (): void => {
@@ -209,7 +246,7 @@ export async function simulateCli(argv: string[], io: SimulateCliIo = { stdout: 
   try {
     const summary = await runSimulator({ ...options, registry, signal: stop.signal, onProgress, logger })
     if (progressShown) io.stderr.write('\r\x1b[K')
-    io.stdout.write(summaryLine(summary))
+    io.stdout.write(json ? `${JSON.stringify(summary)}\n` : summaryLine(summary))
     return summary.failed > 0 ? 1 : 0
   } catch (err) {
     if (progressShown) io.stderr.write('\r\x1b[K')

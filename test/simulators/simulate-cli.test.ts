@@ -56,6 +56,10 @@ describe('citywater simulate', () => {
     [['--bogus'], '--bogus'],
     [['--speed'], '--speed'],
     [['--registry', '/nonexistent/registry.json'], '/nonexistent/registry.json'],
+    [['--scenario', 'load', '--batch', '101'], '--batch'],
+    [['--scenario', 'load', '--interval', '0.0001'], '--interval'],
+    [['--batch', '10'], '--batch'],
+    [['--max-inflight', '0'], '--max-inflight'],
   ])('exits 2 with a one-line message for %j naming %s', async (argv, name) => {
     const io = capture()
     expect(await simulateCli(argv, io)).toBe(2)
@@ -70,6 +74,27 @@ describe('citywater simulate', () => {
       broker = await startTestBroker()
     })
     afterAll(() => broker.close())
+
+    it('sends the load scenario in gateway batches with --batch and --interval and counts their readings in the --json summary', async () => {
+      const recorder = await startRecorder(broker.url, 'city/+/gateway/#')
+      try {
+        const io = capture()
+        const argv = ['--broker', broker.url, '--registry', registryFile, '--scenario', 'load', '--interval', '0.5', '--batch', '10', '--start', '2026-11-27T00:00:00+08:00', '--speed', '1000', '--duration', '0.002', '--qos', '1', '--json']
+        expect(await simulateCli(argv, io)).toBe(0)
+        const summary = JSON.parse(io.out()) as Record<string, number>
+        const sensors = fixtureRegistry().sensors.length
+        // 2 s of event time at one reading per 0.5 s: 4 readings per sensor.
+        expect(summary).toMatchObject({ readings: 4 * sensors, readingsAcknowledged: 4 * sensors, failed: 0, readingsFailed: 0 })
+        expect(summary.published).toBeLessThan(summary.readings)
+        expect(summary.lastSettledAt).toBeGreaterThanOrEqual(summary.firstPublishAt as number)
+        await waitFor(() => recorder.messages.length >= summary.published, { message: 'every batch' })
+        const batch = JSON.parse(recorder.messages[0]?.payload ?? '[]') as { sensor: string }[]
+        expect(batch.length).toBeLessThanOrEqual(10)
+        expect(batch[0]).toHaveProperty('sensor')
+      } finally {
+        await recorder.client.endAsync()
+      }
+    })
 
     it('publishes the window, prints the summary on stdout and exits 0', async () => {
       const recorder = await startRecorder(broker.url, 'city/#')
