@@ -81,12 +81,12 @@ describe('citywater simulate', () => {
         const io = capture()
         const argv = ['--broker', broker.url, '--registry', registryFile, '--scenario', 'load', '--interval', '0.5', '--batch', '10', '--start', '2026-11-27T00:00:00+08:00', '--speed', '1000', '--duration', '0.002', '--qos', '1', '--json']
         expect(await simulateCli(argv, io)).toBe(0)
-        const summary = JSON.parse(io.out()) as Record<string, number>
+        const summary = JSON.parse(io.out()) as { published: number; readings: number; firstPublishAt: number; lastSettledAt: number }
         const sensors = fixtureRegistry().sensors.length
         // 2 s of event time at one reading per 0.5 s: 4 readings per sensor.
         expect(summary).toMatchObject({ readings: 4 * sensors, readingsAcknowledged: 4 * sensors, failed: 0, readingsFailed: 0 })
         expect(summary.published).toBeLessThan(summary.readings)
-        expect(summary.lastSettledAt).toBeGreaterThanOrEqual(summary.firstPublishAt as number)
+        expect(summary.lastSettledAt).toBeGreaterThanOrEqual(summary.firstPublishAt)
         await waitFor(() => recorder.messages.length >= summary.published, { message: 'every batch' })
         const batch = JSON.parse(recorder.messages[0]?.payload ?? '[]') as { sensor: string }[]
         expect(batch.length).toBeLessThanOrEqual(10)
