@@ -1,0 +1,1 @@
+export { createInfluxd, findInfluxd, freePort, Influxd, startInfluxd, type InfluxdOptions } from '../../bench/influxd.js'
