@@ -14,7 +14,7 @@ Commands:
   start      start the engine (embedded MQTT broker unless CITYWATER_MQTT_URL is set)
   demo       start the engine and the simulator fleet together
   simulate   publish simulated sensor readings to a broker (citywater simulate --help)
-  bench      the benchmark (arrives with the performance work; see README)
+  bench      the benchmark: throughput, latency and memory against InfluxDB alone and a naive baseline
   dlq        list dead letters and replay them after a fix (citywater dlq --help)
   auth       create API tokens and device credentials (arrives with auth; see README)
 
@@ -197,6 +197,7 @@ const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   demo,
   simulate: async (argv) => (await import('./simulators/simulate-cli.js')).simulateCli(argv),
   dlq: async (argv) => (await import('./ingest/dlq-cli.js')).dlqCli(argv),
+  bench: async (argv) => (await import('./bench/bench-cli.js')).benchCli(argv),
 }
 
 /** The `citywater` bin. */
@@ -209,7 +210,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const run = SUBCOMMANDS[command]
   if (run === undefined) {
-    const later = ['bench', 'auth'].includes(command)
+    const later = ['auth'].includes(command)
     process.stderr.write(later ? `citywater: '${command}' is not available in this version yet (see README, "Status")\n` : `citywater: unknown command '${command}'\n\n${USAGE}`)
     process.exitCode = 2
     return

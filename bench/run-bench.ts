@@ -1,0 +1,365 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { SENSOR_KINDS } from '../domain.js'
+import { influxStatements } from '../storage/influx-http.js'
+import { benchDistrict, benchRegistry } from './bench-registry.js'
+import { startBenchEngine, type BenchEngine } from './bench-engine.js'
+import { spawnJson, type JsonChild } from './child-process.js'
+import { freePort } from './managed-process.js'
+import { startInfluxd, type Influxd } from './influxd.js'
+import { machineInfo, procStats } from './proc-stats.js'
+
+/** How long each part of the benchmark runs; `quick` fits in 2 minutes, `smoke` only proves the harness. */
+export interface BenchProfile {
+  /** Wall-clock seconds publishers run flat out in each throughput phase. */
+  windowS: number
+  /** Points "InfluxDB alone" writes. */
+  influxPoints: number
+  /** Seconds of the latency phase (of which the first second is not measured). */
+  latencyS: number
+  /** Seconds the naive baseline is driven. */
+  baselineS: number
+  /** Copies of the Xihu sample in the 100k-sensor registry (247 copies: 100,035 sensors). */
+  bigCopies: number
+  /** Readings per sensor sent to the 100k-sensor engine. */
+  bigReadingsPerSensor: number
+  /** Minutes of the memory soak at 80 % of the sustained rate; 0: none. */
+  soakMin: number
+}
+
+/** The profiles `--smoke`, `--quick` and the full run use. */
+export const BENCH_PROFILES = {
+  smoke: { windowS: 1, influxPoints: 20_000, latencyS: 2, baselineS: 1, bigCopies: 5, bigReadingsPerSensor: 1, soakMin: 0 },
+  quick: { windowS: 5, influxPoints: 400_000, latencyS: 6, baselineS: 4, bigCopies: 247, bigReadingsPerSensor: 2, soakMin: 0 },
+  full: { windowS: 20, influxPoints: 2_000_000, latencyS: 30, baselineS: 15, bigCopies: 247, bigReadingsPerSensor: 10, soakMin: 10 },
+} as const satisfies Record<string, BenchProfile>
+
+/** Options of one benchmark run. */
+export interface BenchOptions {
+  profile: BenchProfile
+  /** Copies of the Xihu sample in the throughput registry; default 25 (10,125 sensors in 25 districts). */
+  copies?: number
+  /** Publisher processes per single-reading phase; default 2. */
+  publishers?: number
+  /** Websocket clients subscribed to everything during the end-to-end phases; default 3. */
+  wsClients?: number
+  /** Directory for `--cpu-prof` profiles of the engines; unset: no profiling. */
+  profileDir?: string
+  /** Phases to run (default all): influx, ingest, e2e, latency, big, baseline. */
+  phases?: ReadonlySet<string>
+  /** Progress lines (stderr). */
+  log: (line: string) => void
+}
+
+type Mode = 'qos0' | 'qos1' | 'batched'
+
+/** One throughput measurement. */
+export interface PhaseResult {
+  /** Messages (single readings) or readings (batches) per second from the first publish to the last one stored. */
+  rate: number
+  readings: number
+  messages: number
+  seconds: number
+  /** End to end: readings counted in InfluxDB for the phase (null for ingest only). */
+  stored: number | null
+  /** End to end: stored equals published. */
+  zeroLoss: boolean | null
+  /** Engine CPU per 1,000 readings, ms. */
+  cpuMsPer1k: number
+}
+
+/** Everything the run measured; `summary` is the JSON line. */
+export interface BenchResult {
+  summary: {
+    machine: ReturnType<typeof machineInfo> & { influxdb: string }
+    influxAlone: { pointsPerS: number }
+    engine: {
+      qos0: number
+      qos1: number
+      batched: number
+      ingestOnly: { qos0: number; qos1: number; batched: number }
+      latencyMs: { p50: number; p99: number }
+      rssMb: number
+      rssMb100kSensors: number
+      cpuMsPer1kReadings: number
+      zeroLoss: boolean
+      soak?: { minutes: number; ratePerS: number; rssStartMb: number; rssEndMb: number; zeroLoss: boolean }
+    }
+    baseline: { qos1: number; cpuMsPer1kReadings: number; zeroLoss: boolean }
+  }
+  phases: Record<string, PhaseResult>
+}
+
+const MODES: Record<Mode, { qos: 0 | 1; batch: number }> = { qos0: { qos: 0, batch: 1 }, qos1: { qos: 1, batch: 1 }, batched: { qos: 1, batch: 100 } }
+/** Event-time seconds between two readings of a sensor in the load scenario (its default). */
+const INTERVAL_S = 1
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Polls `probe` every `everyMs` until it returns a value; rejects after `timeoutMs` naming `what`. */
+async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs: number, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`benchmark: ${what} did not happen within ${timeoutMs / 1000} s`)
+    await sleep(everyMs)
+  }
+}
+
+/** Readings stored in `database` with `from ≤ time < to` over every sensor-kind measurement. */
+async function countStored(url: string, database: string, from: number, to: number): Promise<number> {
+  const q = `SELECT count("quality") FROM "autogen"./^(${SENSOR_KINDS.join('|')})$/ WHERE time >= ${from}ms AND time < ${to}ms`
+  const [result] = await influxStatements({ url, database, timeoutMs: 60_000 }, q, { epoch: 'ms', db: database })
+  if (result?.error !== undefined) throw new Error(`benchmark: counting stored readings failed: ${result.error}`)
+  let n = 0
+  for (const s of result?.series ?? []) for (const row of s.values ?? []) n += Number(row[1] ?? 0)
+  return n
+}
+
+interface SimulatorSummary {
+  published: number
+  readings: number
+  readingsAcknowledged: number
+  readingsFailed: number
+  firstPublishAt: number | null
+  lastSettledAt: number | null
+  firstTs: number | null
+  lastTs: number | null
+}
+
+/** Runs the whole benchmark and returns its figures; every process it started is stopped, every temp dir removed. */
+export async function runBench(options: BenchOptions): Promise<BenchResult> {
+  const { profile, log } = options
+  const copies = options.copies ?? 25
+  const publishers = options.publishers ?? 2
+  const wsClients = options.wsClients ?? 3
+  const want = (phase: string): boolean => options.phases === undefined || options.phases.has(phase)
+  const dir = await mkdtemp(join(tmpdir(), 'citywater-bench-'))
+  const cleanups: (() => Promise<unknown>)[] = []
+  const phases: Record<string, PhaseResult> = {}
+  const nodeArgs = (name: string): string[] => (options.profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [])
+  // Event time of the next phase's first reading: phases never share a (sensor, ts), and every ts lies in the past.
+  let nextStart = Date.now() - 30 * 60_000
+
+  try {
+    log('starting a private InfluxDB')
+    const influxd: Influxd = await startInfluxd({ cqRunInterval: '10s' })
+    cleanups.push(() => influxd.stop())
+    const influxUrl = influxd.url
+    const influxVersion = (await fetch(`${influxUrl}/ping`)).headers.get('x-influxdb-version') ?? 'unknown'
+
+    // The throughput registry, and each publisher's share of its districts (disjoint sensors: no duplicates).
+    const registryFile = join(dir, 'registry.json')
+    await writeFile(registryFile, JSON.stringify(benchRegistry(copies)))
+    const shareFiles = async (n: number): Promise<string[]> => {
+      const files: string[] = []
+      for (let p = 0; p < n; p++) {
+        const districts = new Set(Array.from({ length: copies }, (_, c) => c).filter((c) => c % n === p).map(benchDistrict))
+        const file = join(dir, `registry-${n}-${p}.json`)
+        await writeFile(file, JSON.stringify(benchRegistry(copies, districts)))
+        files.push(file)
+      }
+      return files
+    }
+    const shares = new Map<number, string[]>()
+    const shareOf = async (n: number): Promise<string[]> => {
+      let files = shares.get(n)
+      if (files === undefined) shares.set(n, (files = await shareFiles(n)))
+      return files
+    }
+
+    /** Publishes flat out with `count` simulator processes for the window, stops them, returns their summaries. */
+    const drive = async (engine: { mqttUrl: string; seen: () => Promise<number> }, mode: Mode, count: number, windowS: number, extra: string[] = []): Promise<{ summaries: SimulatorSummary[]; from: number; to: number }> => {
+      const { qos, batch } = MODES[mode]
+      const start = nextStart
+      const files = await shareOf(count)
+      const sims: JsonChild[] = files.map((file) =>
+        spawnJson('bin/citywater.js', [
+          'simulate', '--broker', engine.mqttUrl, '--scenario', 'load', '--interval', String(INTERVAL_S), '--batch', String(batch),
+          '--qos', String(qos), '--start', String(start), '--speed', '1', '--registry', file, '--json', ...extra,
+        ]),
+      )
+      try {
+        const before = await engine.seen()
+        await until(async () => ((await engine.seen()) > before ? true : undefined), 'the first reading of the publishers', 30_000)
+        await sleep(windowS * 1000)
+      } finally {
+        for (const s of sims) s.child.kill('SIGINT')
+      }
+      const summaries: SimulatorSummary[] = []
+      for (const s of sims) {
+        await s.exited
+        const line = s.lines.find((l) => 'readings' in l)
+        if (line === undefined) throw new Error(`benchmark: a publisher printed no summary: ${s.stderr()}`)
+        summaries.push(line as unknown as SimulatorSummary)
+      }
+      const to = Math.max(...summaries.map((s) => s.lastTs ?? start)) + 1
+      nextStart = to + 1000
+      return { summaries, from: start, to }
+    }
+
+    /** One flat-out phase: rate from the first publish until every reading is ingested (and, end to end, stored). */
+    const throughput = async (engine: BenchEngine, mode: Mode, endToEnd: boolean, db: string): Promise<PhaseResult> => {
+      const accepted = async (): Promise<number> => (await engine.metrics()).get('citywater_readings_accepted_total') ?? 0
+      const acceptedBefore = await accepted()
+      const cpuBefore = engine.stats()?.cpuMs ?? 0
+      const count = MODES[mode].batch > 1 ? 1 : publishers
+      const { summaries, from, to } = await drive({ mqttUrl: engine.mqttUrl, seen: accepted }, mode, count, profile.windowS)
+      const readings = summaries.reduce((n, s) => n + (MODES[mode].qos === 0 ? s.readings : s.readingsAcknowledged), 0)
+      const messages = summaries.reduce((n, s) => n + s.readings / MODES[mode].batch, 0)
+      const firstAt = Math.min(...summaries.map((s) => s.firstPublishAt ?? Date.now()))
+      const endAt = await until(
+        async () => {
+          const m = await engine.metrics()
+          const ingested = (m.get('citywater_readings_accepted_total') ?? 0) - acceptedBefore >= readings
+          const drained = !endToEnd || (m.get('citywater_influx_backlog_points') ?? 1) === 0
+          return ingested && drained ? Date.now() : undefined
+        },
+        `${mode} ${endToEnd ? 'storing' : 'ingesting'} ${readings} readings`,
+        300_000,
+      )
+      const cpuMs = (engine.stats()?.cpuMs ?? cpuBefore) - cpuBefore
+      const seconds = (endAt - firstAt) / 1000
+      const stored = endToEnd ? await countStored(influxUrl, db, from, to) : null
+      const perS = (MODES[mode].batch > 1 ? readings : messages) / seconds
+      return { rate: Math.round(perS), readings, messages: Math.round(messages), seconds: Number(seconds.toFixed(2)), stored, zeroLoss: stored === null ? null : stored === readings, cpuMsPer1k: Number(((cpuMs * 1000) / Math.max(1, readings)).toFixed(1)) }
+    }
+
+    const report = (name: string, r: PhaseResult): void => {
+      phases[name] = r
+      log(`${name}: ${r.rate.toLocaleString('en-US')}/s (${r.readings.toLocaleString('en-US')} readings in ${r.seconds} s, ${r.cpuMsPer1k} ms CPU per 1,000${r.stored === null ? '' : `, stored ${r.stored.toLocaleString('en-US')}${r.zeroLoss ? '' : ' LOSS'}`})`)
+    }
+
+    // 1. InfluxDB alone: the same points, straight to it.
+    let influxAlone = 0
+    if (want('influx')) {
+      log('influxdb alone')
+      const alone = spawnJson('bench/influx-alone.ts', [JSON.stringify({ url: influxUrl, database: 'bench_alone', registry: registryFile, points: profile.influxPoints, start: nextStart, intervalS: INTERVAL_S, batchSize: 5000, inFlight: 1 })])
+      const line = await alone.line((l) => 'pointsPerS' in l, 300_000, 'influxdb alone')
+      influxAlone = line.pointsPerS as number
+      nextStart += Math.ceil(profile.influxPoints / (copies * 405)) * INTERVAL_S * 1000 + 1000
+      log(`influxdb alone: ${influxAlone.toLocaleString('en-US')} points/s`)
+    }
+
+    // 2. Ingest only: the writer paused (InfluxDB unreachable), the log on.
+    const ingestOnly = { qos0: 0, qos1: 0, batched: 0 }
+    if (want('ingest')) {
+      log('ingest only (writer paused, log on)')
+      const engine = await startBenchEngine({ registry: registryFile, influxUrl: `http://127.0.0.1:${await freePort()}`, influxDb: 'bench_ingest', nodeArgs: nodeArgs('engine-ingest-only') })
+      try {
+        for (const mode of ['qos0', 'qos1', 'batched'] as const) {
+          const r = await throughput(engine, mode, false, 'bench_ingest')
+          report(`ingest-only ${mode}`, r)
+          ingestOnly[mode] = r.rate
+        }
+      } finally {
+        await engine.stop()
+      }
+    }
+
+    // 3. End to end, with websocket clients subscribed to everything, then the latency at a fixed rate.
+    const endToEnd = { qos0: 0, qos1: 0, batched: 0 }
+    let latency = { p50: Number.NaN, p99: Number.NaN }
+    let rssMb = 0
+    let e2eCpu = 0
+    let zeroLoss = true
+    if (want('e2e') || want('latency')) {
+      log('end to end')
+      const db = 'citywater'
+      const engine = await startBenchEngine({ registry: registryFile, influxUrl, influxDb: db, nodeArgs: nodeArgs('engine-end-to-end') })
+      try {
+        const clients = spawnJson('bench/ws-clients.ts', [JSON.stringify({ httpUrl: engine.httpUrl, mqttUrl: engine.mqttUrl, registry: registryFile, clients: wsClients, rate: 0, durationS: 0, warmupS: 0 })])
+        cleanups.push(() => clients.stop())
+        await clients.line((l) => l.ready === true, 30_000, 'websocket clients')
+        if (want('e2e')) {
+          let cpu = 0
+          let n = 0
+          for (const mode of ['qos0', 'qos1', 'batched'] as const) {
+            const r = await throughput(engine, mode, true, db)
+            report(`end-to-end ${mode}`, r)
+            endToEnd[mode] = r.rate
+            zeroLoss &&= r.zeroLoss === true
+            cpu += r.cpuMsPer1k * r.readings
+            n += r.readings
+          }
+          e2eCpu = Number((cpu / Math.max(1, n)).toFixed(1))
+        }
+        if (want('latency')) {
+          log('latency at 5,000 messages/s')
+          const probe = spawnJson('bench/ws-clients.ts', [JSON.stringify({ httpUrl: engine.httpUrl, mqttUrl: engine.mqttUrl, registry: registryFile, clients: 0, rate: 5000, durationS: profile.latencyS, warmupS: 1 })])
+          const line = await probe.line((l) => 'p99' in l, (profile.latencyS + 60) * 1000, 'latency probe')
+          latency = { p50: line.p50 as number, p99: line.p99 as number }
+          log(`latency: p50 ${latency.p50} ms, p99 ${latency.p99} ms (${String(line.received)} of ${String(line.sent)} readings seen)`)
+        }
+        await clients.stop()
+        rssMb = Math.round(engine.stats()?.peakRssMb ?? 0)
+      } finally {
+        await engine.stop()
+      }
+    }
+
+    // 4. Peak RSS with 100,000 sensors: every sensor sends readings, in gateway batches, through the full pipeline.
+    let rss100k = 0
+    if (want('big')) {
+      const bigFile = join(dir, 'registry-big.json')
+      const big = benchRegistry(profile.bigCopies)
+      await writeFile(bigFile, JSON.stringify(big))
+      log(`${big.sensors.length.toLocaleString('en-US')} sensors`)
+      const engine = await startBenchEngine({ registry: bigFile, influxUrl, influxDb: 'bench_big', nodeArgs: nodeArgs('engine-100k'), startTimeoutMs: 120_000 })
+      try {
+        const start = nextStart
+        const durationS = profile.bigReadingsPerSensor * INTERVAL_S
+        const sim = spawnJson('bin/citywater.js', ['simulate', '--broker', engine.mqttUrl, '--scenario', 'load', '--interval', String(INTERVAL_S), '--batch', '100', '--qos', '1', '--start', String(start), '--speed', '1000', '--duration', String(durationS / 1000), '--registry', bigFile, '--json'])
+        const line = await sim.line((l) => 'readings' in l, 300_000, 'the 100k-sensor publisher')
+        nextStart = start + durationS * 1000 + 1000
+        const readings = line.readingsAcknowledged as number
+        await until(async () => ((await engine.metrics()).get('citywater_influx_backlog_points') === 0 ? true : undefined), 'the 100k-sensor engine draining', 300_000, 200)
+        rss100k = Math.round(engine.stats()?.peakRssMb ?? 0)
+        log(`${big.sensors.length.toLocaleString('en-US')} sensors: ${readings.toLocaleString('en-US')} readings, peak RSS ${rss100k} MB`)
+      } finally {
+        await engine.stop()
+      }
+    }
+
+    // 5. The naive baseline: bare aedes, an mqtt.js subscriber writing each reading with the influx client.
+    let baseline = { qos1: 0, cpuMsPer1kReadings: 0, zeroLoss: false }
+    if (want('baseline')) {
+      log('naive baseline (aedes + mqtt.js subscriber + influx client, one write per reading)')
+      const broker = spawnJson('bench/aedes-broker.ts', [])
+      cleanups.push(() => broker.stop())
+      const { port } = (await broker.line((l) => 'port' in l, 30_000, 'baseline broker')) as { port: number }
+      const mqttUrl = `mqtt://127.0.0.1:${port}`
+      const subscriber = spawnJson('bench/baseline-subscriber.ts', [JSON.stringify({ broker: mqttUrl, influxUrl, database: 'bench_baseline', registry: registryFile })])
+      cleanups.push(() => subscriber.stop())
+      await subscriber.line((l) => l.ready === true, 30_000, 'baseline subscriber')
+      const written = (): number => Number([...subscriber.lines].reverse().find((l) => 'written' in l)?.written ?? 0)
+      const cpuBefore = (procStats(subscriber.pid)?.cpuMs ?? 0) + (procStats(broker.pid)?.cpuMs ?? 0)
+      const { summaries, from, to } = await drive({ mqttUrl, seen: async () => written() }, 'qos1', 1, profile.baselineS)
+      const readings = summaries.reduce((n, s) => n + s.readingsAcknowledged, 0)
+      const firstAt = Math.min(...summaries.map((s) => s.firstPublishAt ?? Date.now()))
+      const endAt = await until(async () => (written() >= readings ? Date.now() : undefined), 'the baseline writing every reading', 600_000, 100)
+      const cpuMs = (procStats(subscriber.pid)?.cpuMs ?? 0) + (procStats(broker.pid)?.cpuMs ?? 0) - cpuBefore
+      const stored = await countStored(influxUrl, 'bench_baseline', from, to)
+      const seconds = (endAt - firstAt) / 1000
+      const r: PhaseResult = { rate: Math.round(readings / seconds), readings, messages: readings, seconds: Number(seconds.toFixed(2)), stored, zeroLoss: stored === readings, cpuMsPer1k: Number(((cpuMs * 1000) / Math.max(1, readings)).toFixed(1)) }
+      report('baseline qos1', r)
+      baseline = { qos1: r.rate, cpuMsPer1kReadings: r.cpuMsPer1k, zeroLoss: r.zeroLoss === true }
+      await subscriber.stop()
+      await broker.stop()
+    }
+
+    return {
+      summary: {
+        machine: { ...machineInfo(), influxdb: influxVersion },
+        influxAlone: { pointsPerS: influxAlone },
+        engine: { ...endToEnd, ingestOnly, latencyMs: latency, rssMb, rssMb100kSensors: rss100k, cpuMsPer1kReadings: e2eCpu, zeroLoss },
+        baseline,
+      },
+      phases,
+    }
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined)
+    await rm(dir, { recursive: true, force: true })
+  }
+}

@@ -1,0 +1,53 @@
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+/** Runs `citywater bench` with `args`; resolves with its exit code and output once it exits. */
+function bench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['bin/citywater.js', 'bench', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+    child.on('exit', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+const positive = expect.any(Number)
+
+describe('citywater bench', () => {
+  it('prints its options on --help', async () => {
+    const { code, stdout } = await bench(['--help'])
+    expect(code).toBe(0)
+    for (const option of ['--quick', '--phases', '--cpu-prof']) expect(stdout).toContain(option)
+  })
+
+  it('runs every phase and prints a table, then the JSON summary of the issue as its last line', async () => {
+    const { code, stdout, stderr } = await bench(['--smoke'])
+    expect(code, stderr).toBe(0)
+    const lines = stdout.trim().split('\n')
+    expect(lines.some((l) => l.startsWith('| end to end, zero loss'))).toBe(true)
+    const summary = JSON.parse(lines[lines.length - 1] ?? '') as Record<string, unknown>
+    expect(summary).toMatchObject({
+      machine: { cpu: expect.any(String), cores: positive, node: process.version },
+      influxAlone: { pointsPerS: positive },
+      engine: {
+        qos0: positive,
+        qos1: positive,
+        batched: positive,
+        ingestOnly: { qos0: positive, qos1: positive, batched: positive },
+        latencyMs: { p50: positive, p99: positive },
+        rssMb: positive,
+        rssMb100kSensors: positive,
+      },
+      baseline: { qos1: positive },
+    })
+    const engine = summary.engine as Record<string, number>
+    // The figures are not held to targets here, only to sense: every phase moved readings and lost none.
+    for (const key of ['qos0', 'qos1', 'batched', 'rssMb', 'rssMb100kSensors']) expect(engine[key]).toBeGreaterThan(0)
+    expect(engine.zeroLoss).toBe(true)
+  }, 180_000)
+})
