@@ -20,6 +20,7 @@ export const ERROR_CATALOG = {
   CW_ERR_ALERT_STORE_SCHEMA: { status: 500, message: 'Alert store %s has schema version %s; this engine knows up to %s' },
   CW_ERR_SILENCE_NOT_FOUND: { status: 404, message: "Silence '%s' not found" },
   CW_ERR_SILENCE_INVALID: { status: 400, message: 'Invalid silence: %s' },
+  CW_ERR_DASHBOARD_NOT_BUILT: { status: 503, message: 'The dashboard is not built: run `npm run build` (it writes dashboards/web/dist)' },
   CW_ERR_INTERNAL: { status: 500, message: 'Internal error: %s' },
   CW_ERR_WAL_FULL: { status: 503, message: 'Write-ahead log is full: %s' },
   CW_ERR_WAL_CLOSED: { status: 503, message: 'Write-ahead log is closed' },

@@ -8,6 +8,7 @@ import type { RegistryIndex } from '../registry/registry-index.js'
 import type { SensorState, SensorStatus } from '../stream/sensor-state.js'
 import { toCsv } from './csv.js'
 import { registerAlertRoutes, type AlertRoutesDeps } from './alert-routes.js'
+import { registerDashboardRoutes } from './dashboard-routes.js'
 import { registerIndexRoutes, type IndexRoutesDeps } from './index-routes.js'
 import { registerParkingRoutes, type ParkingRoutesDeps } from './parking-routes.js'
 import { renderMetrics, type MetricFamily } from './metrics.js'
@@ -176,6 +177,7 @@ export async function buildServer(deps: ApiDeps) {
   registerIndexRoutes(app, deps.indices)
   registerParkingRoutes(app, deps.parking)
   if (deps.alerts !== undefined) registerAlertRoutes(app, deps.alerts)
+  registerDashboardRoutes(app)
 
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => openapi.document())
 
