@@ -67,7 +67,7 @@ export function createAlertsView(root: HTMLElement, act: AlertAction, onResult: 
     note.value = ''
     confirm.disabled = false
     dialog.dataset.action = action
-    dialog.dataset.alertId = alert.id
+    dialog.dataset.forAlert = alert.id
     dialog.showModal()
     note.focus()
   }

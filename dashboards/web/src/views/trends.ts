@@ -49,7 +49,7 @@ function options(lang: Lang, names: { label: string; district: boolean }[], widt
 
 /** The `#trends` section: one uPlot chart per index, history first, live values appended. */
 export function createTrendsView(root: HTMLElement, store: TrendStore): { render(lang: Lang, now: number): void; setError(message: string | undefined): void } {
-  const error = h('p', { class: 'trend-error', 'data-role': 'error', hidden: true })
+  const error = h('p', { class: 'trend-error', 'data-role': 'trend-error', hidden: true })
   const grid = h('div', { class: 'trend-grid' })
   root.append(error, grid)
   const charts: Chart[] = (['clear', 'smooth'] as const).map((index) => {
