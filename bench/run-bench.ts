@@ -94,6 +94,8 @@ export interface BenchResult {
 const MODES: Record<Mode, { qos: 0 | 1; batch: number }> = { qos0: { qos: 0, batch: 1 }, qos1: { qos: 1, batch: 1 }, batched: { qos: 1, batch: 100 } }
 /** Event-time seconds between two readings of a sensor in the load scenario (its default). */
 const INTERVAL_S = 1
+/** Event-time speed of the flat-out publishers: pacing never holds them back (their event time stays in the past). */
+const FLAT_OUT_SPEED = 1000
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Polls `probe` every `everyMs` until it returns a value; rejects after `timeoutMs` naming `what`. */
@@ -138,9 +140,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const dir = await mkdtemp(join(tmpdir(), 'citywater-bench-'))
   const cleanups: (() => Promise<unknown>)[] = []
   const phases: Record<string, PhaseResult> = {}
-  const nodeArgs = (name: string): string[] => (options.profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [])
+  const nodeArgs = (name: string): string[] => (options.profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [])
   // Event time of the next phase's first reading: phases never share a (sensor, ts), and every ts lies in the past.
-  let nextStart = Date.now() - 30 * 60_000
+  // Far enough back for every phase's event time (10,125 readings per event-second), within the 2 h after which the
+  // writer backfills rollups.
+  let nextStart = Date.now() - 100 * 60_000
 
   try {
     log('starting a private InfluxDB')
@@ -177,7 +181,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const sims: JsonChild[] = files.map((file) =>
         spawnJson('bin/citywater.js', [
           'simulate', '--broker', engine.mqttUrl, '--scenario', 'load', '--interval', String(INTERVAL_S), '--batch', String(batch),
-          '--qos', String(qos), '--start', String(start), '--speed', '1', '--registry', file, '--json', ...extra,
+          '--qos', String(qos), '--start', String(start), '--speed', String(FLAT_OUT_SPEED), '--registry', file, '--json', ...extra,
         ]),
       )
       try {

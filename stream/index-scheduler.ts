@@ -1,13 +1,11 @@
 import {
   asyncScheduler,
-  debounceTime,
-  groupBy,
   interval,
   map,
-  mergeMap,
   mergeWith,
+  Observable,
   pipe,
-  throttleTime,
+  Subscription,
   type MonoTypeOperatorFunction,
   type OperatorFunction,
   type SchedulerLike,
@@ -15,15 +13,53 @@ import {
 
 /**
  * Per key, at most one value per `periodMs`: the first change at once (leading), the last one of the period at
- * its end (trailing, which starts the next period). A key's group ends after `idleMs` without values (never
- * sooner than `periodMs`, so no trailing value is pending), so the per-key state stays bounded.
+ * its end (trailing, which starts the next period). A key whose period ends without a change is forgotten, so the
+ * per-key state stays bounded (well within `idleMs`). A change inside an open period only sets a flag: no timer,
+ * subscription or object per value, which matters at one change per reading.
  */
 export function throttleByKey<K>(periodMs: number, idleMs: number, scheduler: SchedulerLike = asyncScheduler): MonoTypeOperatorFunction<K> {
-  const idle = Math.max(idleMs, periodMs)
-  return pipe(
-    groupBy((key: K) => key, { duration: (group) => group.pipe(debounceTime(idle, scheduler)) }),
-    mergeMap((group) => group.pipe(throttleTime(periodMs, scheduler, { leading: true, trailing: true }))),
-  )
+  // State ends with the first quiet period, so it never outlives `idleMs` (at least one period).
+  const period = Math.min(periodMs, Math.max(idleMs, 1))
+  return (source) =>
+    new Observable<K>((subscriber) => {
+      /** Keys with an open period: whether a change arrived during it, and the action that ends it. */
+      const open = new Map<K, { changed: boolean; end: Subscription }>()
+      const startPeriod = (key: K, state: { changed: boolean; end: Subscription | undefined }): void => {
+        state.end = scheduler.schedule(() => {
+          if (!state.changed) {
+            open.delete(key)
+            return
+          }
+          state.changed = false
+          subscriber.next(key)
+          startPeriod(key, state)
+        }, period)
+      }
+      const upstream = source.subscribe({
+        next(key) {
+          const state = open.get(key)
+          if (state !== undefined) {
+            state.changed = true
+            return
+          }
+          const fresh = { changed: false, end: Subscription.EMPTY }
+          open.set(key, fresh)
+          subscriber.next(key)
+          startPeriod(key, fresh)
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete() {
+          // Pending trailing changes go out before the end, as throttleTime's trailing option does.
+          for (const [key, state] of open) if (state.changed) subscriber.next(key)
+          subscriber.complete()
+        },
+      })
+      return () => {
+        upstream.unsubscribe()
+        for (const state of open.values()) state.end.unsubscribe()
+        open.clear()
+      }
+    })
 }
 
 /** What the engine is told to do: recompute one key, or refresh every key. */
