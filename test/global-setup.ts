@@ -1,4 +1,5 @@
 import type { TestProject } from 'vitest/node'
+import { buildDashboard } from '../dashboards/web/build.js'
 import { startInfluxd } from './helpers/influxd.js'
 import { startMosquitto } from './helpers/mosquitto.js'
 
@@ -13,7 +14,8 @@ declare module 'vitest' {
 
 /** Starts one private influxd and one Mosquitto for the run, on free ports in temp dirs. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const [influx, mosquitto] = await Promise.all([startInfluxd(), startMosquitto()])
+  // The dashboard is built from its sources, so the browser tests never see a stale bundle.
+  const [influx, mosquitto] = await Promise.all([startInfluxd(), startMosquitto(), buildDashboard()])
   project.provide('influxUrl', influx.url)
   project.provide('mosquittoUrl', mosquitto.url)
   return async () => {

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { copyFileSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 
@@ -7,6 +7,9 @@ export const CHROMIUM = process.env.CITYWATER_CHROMIUM ?? '/usr/bin/chromium'
 
 /** Where browser tests save their screenshots (a CI artifact, not committed). */
 export const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/dashboard/', import.meta.url))
+
+/** Where CITYWATER_UPDATE_SCREENSHOTS=1 also copies them, for the README. */
+export const DOCS_SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url))
 
 /** Launches headless Chromium as the issue prescribes. */
 export async function launchChromium(): Promise<Browser> {
@@ -43,11 +46,18 @@ export async function openPage(browser: Browser, options: { width: number; heigh
   return { context, page, problems }
 }
 
-/** Saves a screenshot of `page` (or of one element) under test-artifacts/dashboard/NAME.png and returns its path. */
+/**
+ * Saves a screenshot of `page` (or of one element) under test-artifacts/dashboard/NAME.png and returns its path;
+ * with CITYWATER_UPDATE_SCREENSHOTS=1 also as docs/screenshots/NAME.png, the copies the README shows.
+ */
 export async function screenshot(page: Page, name: string, selector?: string): Promise<string> {
   mkdirSync(ARTIFACTS, { recursive: true })
   const path = `${ARTIFACTS}${name}.png`
-  if (selector === undefined) await page.screenshot({ path, fullPage: false })
+  if (selector === undefined) await page.screenshot({ path })
   else await page.locator(selector).screenshot({ path })
+  if (process.env.CITYWATER_UPDATE_SCREENSHOTS === '1') {
+    mkdirSync(DOCS_SCREENSHOTS, { recursive: true })
+    copyFileSync(path, `${DOCS_SCREENSHOTS}${name}.png`)
+  }
   return path
 }
