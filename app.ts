@@ -213,7 +213,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   })
   hub.setSnapshotProvider('parking', parkingSnapshot(parking))
   const indexUpdates = indices.updates$.subscribe((u) => {
-    hub.publish({ type: 'index', key: u.key, district: u.district, data: u.data })
+    // The entry as /api/indices lists it, plus `at`: the event time of its latest input (charts plot it there).
+    const data = u.eventTime === null ? u.data : { ...u.data, at: new Date(u.eventTime).toISOString() }
+    hub.publish({ type: 'index', key: u.key, district: u.district, data })
     applyConditions(rulesEngine.onIndexUpdate(u))
     const lines = waterIndexLines(u)
     // Computed values go through the same log as readings: an InfluxDB outage delays them, never loses them.

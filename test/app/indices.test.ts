@@ -27,6 +27,8 @@ describe('indices end to end', () => {
     // The first frames may be partial results; the engine converges on the worked examples.
     const clear = await ws.next((f) => f.type === 'index' && (f.data as { segment?: string; clear?: { value?: number } }).segment === 'seg-a' && (f.data as { clear: { value: number } | null }).clear?.value === 76.6, 10_000)
     expect(clear.data).toMatchObject({ segment: 'seg-a', district: 'xihu', type: 'river', clear: { value: 76.6, class: 3, grade: 'good', limiting: 'tp_mgl', exceedances: [], confidence: 1 }, smooth: null })
+    // A live index event also says when, in event time: its latest input's timestamp.
+    expect((clear.data as { at?: string }).at).toBe(new Date(ts).toISOString())
     const smooth = await ws.next((f) => f.type === 'index' && (f.data as { segment?: string; smooth?: { value?: number } | null }).segment === 'zone-x' && (f.data as { smooth: { value: number } | null }).smooth?.value === 55.7, 10_000)
     expect(smooth.data).toMatchObject({ segment: 'zone-x', type: 'drainage', clear: null, smooth: { value: 55.7, band: 'yellow', limiting: 'POND' } })
 

@@ -27,6 +27,17 @@ describe('createTrendStore', () => {
     expect(store.series('smooth')[0]?.points).toEqual([[T0, 54.1], [T0 + MIN, 50]])
   })
 
+  it('plots a live event at its event time `at`, in order even when it is older than the last point', () => {
+    const store = createTrendStore({ windowMs: 12 * 60 * MIN, bucketMs: MIN })
+    const entry = (v: number, minutes: number): IndexEntry => ({ segment: 'zone-4', district: 'xihu', type: 'drainage', clear: null, smooth: { value: v, band: 'yellow' }, at: new Date(T0 + minutes * MIN).toISOString() })
+    const now = T0 + 600 * MIN
+    expect(store.addLive(entry(90, 10), now)).toBe(true)
+    expect(store.addLive(entry(80, 30), now)).toBe(true)
+    expect(store.addLive(entry(85, 20), now)).toBe(true)
+    expect(store.addLive(entry(85, 20), now)).toBe(false)
+    expect(store.series('smooth')[0]?.points).toEqual([[T0 + 10 * MIN, 90], [T0 + 20 * MIN, 85], [T0 + 30 * MIN, 80]])
+  })
+
   it('skips indices without a value and files district entries under _all', () => {
     const store = createTrendStore({ windowMs: 60 * MIN, bucketMs: MIN })
     store.addLive({ district: 'xihu', clear: { value: null, reason: 'no_inputs' }, smooth: { value: 90, band: 'normal' } }, T0)

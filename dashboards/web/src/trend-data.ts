@@ -20,7 +20,7 @@ export type AlignedColumns = [number[], ...(number | null)[][]]
 export interface TrendStore {
   /** Adds `/api/indices/history` points. */
   addHistory(points: readonly HistoryPoint[]): void
-  /** Adds the values of a live index entry at `now`; returns true when a chart changed. */
+  /** Adds the values of a live index entry at its event time `at` (else at `now`); returns true when a chart changed. */
   addLive(entry: IndexEntry, now: number): boolean
   /** The series of one index, district lines first, then segments by id. */
   series(index: IndexName): TrendSeries[]
@@ -79,16 +79,21 @@ export function createTrendStore(options: TrendStoreOptions): TrendStore {
       }
     },
     addLive(entry, now) {
-      const bucket = Math.floor(now / options.bucketMs) * options.bucketMs
+      // A live index event carries the event time of its latest input (`at`); a snapshot entry does not.
+      const at = entry.at === undefined ? Number.NaN : Date.parse(entry.at)
+      const bucket = Math.floor((Number.isFinite(at) ? at : now) / options.bucketMs) * options.bucketMs
       let changed = false
       for (const index of ['clear', 'smooth'] as const) {
         const value = entry[index]
         if (value === null || value.value === null) continue
         const s = seriesOf(index, entry.district, entry.segment ?? DISTRICT_SEGMENT)
         const last = s.points[s.points.length - 1]
-        if (last !== undefined && last[0] >= bucket) {
+        if (last !== undefined && last[0] === bucket) {
           if (last[1] === value.value) continue
           last[1] = value.value
+        } else if (last !== undefined && last[0] > bucket) {
+          if (s.points.some(([t, v]) => t === bucket && v === value.value)) continue
+          insert(s, bucket, value.value)
         } else {
           s.points.push([bucket, value.value])
         }

@@ -43,6 +43,8 @@ export interface IndexEntry {
   type?: 'river' | 'lake' | 'drainage'
   clear: ClearIndex | NullIndex | null
   smooth: SmoothIndex | NullIndex | null
+  /** Live index events only: the event time of the latest input, RFC 3339. */
+  at?: string
 }
 
 export interface Alert {
