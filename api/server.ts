@@ -136,6 +136,19 @@ export async function buildServer(deps: ApiDeps) {
     return { sensors }
   })
 
+  app.get<{ Querystring: { district?: string } }>('/api/segments', {
+    schema: {
+      summary: 'The registry\'s river and lake segments and drainage zones (id, district, type, name, target class)',
+      tags: ['sensors'],
+      querystring: { type: 'object', additionalProperties: false, properties: { district: { type: 'string' } } },
+      response: { 400: errorBody },
+    },
+  }, async (request) => {
+    const { district } = request.query
+    const segments = deps.registry().registry.segments
+    return { segments: district === undefined ? segments : segments.filter((s) => s.district === district) }
+  })
+
   const findSensor = (id: string): Sensor => {
     const sensor = deps.registry().sensor(id)
     if (sensor === undefined) throw new AppError('CW_ERR_SENSOR_NOT_FOUND', [id])

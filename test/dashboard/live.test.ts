@@ -131,6 +131,9 @@ describe('the live dashboard in Chromium during a storm', () => {
     const level = await page.locator('[data-testid="gauge"][data-district="xihu"][data-segment="_all"][data-index="smooth"]').getAttribute('data-level')
     expect((district?.smooth as { band?: string }).band).toBe(level)
     expect(keys.length).toBeGreaterThan(10)
+    // Segments are named as in the registry (from /api/segments).
+    const river = registry.segments.find((s) => s.id === 'xixi-river-1')!
+    await page.locator('[data-testid="gauge"][data-segment="xixi-river-1"] [data-role="name"]', { hasText: river.name }).waitFor()
     await screenshot(page, 'storm-wall-1920')
   })
 

@@ -46,6 +46,8 @@ function start(): void {
   let lang = storedLang()
   let boards: Board[] = []
   let sensors: Sensor[] = []
+  /** Segment and zone names from the registry (`/api/segments`), shown on the gauges. */
+  let segmentNames = new Map<string, string>()
   let conn: { state: ConnState; attempt: number } = { state: 'connecting', attempt: 0 }
   let connectedAt: string | null = null
   let reconnects = 0
@@ -88,7 +90,7 @@ function start(): void {
       const text = conn.state === 'reconnecting' ? `${t(lang, 'reconnecting')} (${t(lang, 'attempt', { n: conn.attempt })})` : t(lang, conn.state)
       setText(connEl.querySelector('[data-role="conn-text"]'), text)
     }
-    if (dirty.has('indices')) gauges.render(state.indices.values(), lang)
+    if (dirty.has('indices')) gauges.render(state.indices.values(), lang, segmentNames)
     if (dirty.has('alerts')) alerts.render(state.alerts.values(), lang)
     if (dirty.has('parking')) parking.render(boards, state.lots, lang)
     // The map and the charts are the costly parts: at most once a second unless the language changed.
@@ -124,6 +126,16 @@ function start(): void {
       mark('readings')
     } catch {
       // Shown as stale statuses; the next poll or reconnect tries again.
+    }
+  }
+
+  async function loadSegments(): Promise<void> {
+    try {
+      const { segments } = await api.get<{ segments: { id: string; name: string }[] }>('/api/segments')
+      segmentNames = new Map(segments.map((seg) => [seg.id, seg.name]))
+      mark('indices')
+    } catch {
+      // The gauges keep showing segment ids; the next snapshot tries again.
     }
   }
 
@@ -180,6 +192,7 @@ function start(): void {
         for (const e of state.indices.values()) trends.addLive(e, now)
         changed.add('trends')
         void loadBoards()
+        void loadSegments()
         void loadSensors()
         void loadHistory()
       }

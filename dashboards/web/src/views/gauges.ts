@@ -80,11 +80,12 @@ function extraText(lang: Lang, m: GaugeModel): string {
   return limiting ? `${t(lang, 'limiting')} ${limiting}` : ''
 }
 
-function updateGauge(el: HTMLElement, m: GaugeModel, lang: Lang): void {
+function updateGauge(el: HTMLElement, m: GaugeModel, lang: Lang, names: ReadonlyMap<string, string>): void {
   const level = indexLevel(m.index, m.value)
   setAttr(el, 'data-level', level)
   setAttr(el, 'class', `${m.segment === DISTRICT_SEGMENT ? 'gauge gauge-district' : 'gauge'} lv-${m.index}-${level || 'none'}`)
-  setText(el.querySelector('[data-role="name"]'), m.segment === DISTRICT_SEGMENT ? `${m.district} ${t(lang, 'district')}` : m.segment)
+  const name = names.get(m.segment)
+  setText(el.querySelector('[data-role="name"]'), m.segment === DISTRICT_SEGMENT ? `${m.district} ${t(lang, 'district')}` : (name ?? m.segment))
   setText(el.querySelector('[data-role="kind"]'), m.segment === DISTRICT_SEGMENT ? t(lang, m.index) : `${m.type ? label(lang, m.type) : ''} · ${t(lang, m.index)}`)
   setText(el.querySelector('[data-role="value"]'), formatIndexValue(m.value))
   const bar = el.querySelector('.gauge-bar')
@@ -95,15 +96,16 @@ function updateGauge(el: HTMLElement, m: GaugeModel, lang: Lang): void {
   setText(el.querySelector('[data-role="extra"]'), extraText(lang, m))
   const flags = m.value.value === null ? [] : ((m.value as ClearIndex | SmoothIndex).flags ?? [])
   setText(el.querySelector('[data-role="flags"]'), flags.join(' · '))
-  el.title = m.value.value === null ? m.value.reason : ''
+  const full = name === undefined ? m.segment : `${name} (${m.segment})`
+  el.title = m.value.value === null ? `${full}: ${m.value.reason}` : full
 }
 
 /** Keeps `#overview` showing a gauge per index entry, updated in place. */
-export function createGaugesView(root: HTMLElement): { render(entries: Iterable<IndexEntry>, lang: Lang): void } {
+export function createGaugesView(root: HTMLElement): { render(entries: Iterable<IndexEntry>, lang: Lang, names?: ReadonlyMap<string, string>): void } {
   const gauges = new Map<string, HTMLElement>()
   const districts = new Map<string, { box: HTMLElement; title: HTMLElement; grid: HTMLElement }>()
   return {
-    render(entries, lang) {
+    render(entries, lang, names = new Map()) {
       const seen = new Set<string>()
       for (const { district, gauges: models } of gaugeModels(entries)) {
         let d = districts.get(district)
@@ -123,7 +125,7 @@ export function createGaugesView(root: HTMLElement): { render(entries: Iterable<
             el = createGauge(m)
             gauges.set(m.key, el)
           }
-          updateGauge(el, m, lang)
+          updateGauge(el, m, lang, names)
           // Keep the API's order without moving nodes that are already in place.
           const expected: Element | null = previous === null ? d.grid.firstElementChild : previous.nextElementSibling
           if (expected !== el) d.grid.insertBefore(el, expected)
