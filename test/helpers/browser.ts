@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 
@@ -13,6 +13,7 @@ export const DOCS_SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/',
 
 /** Launches headless Chromium as the issue prescribes. */
 export async function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: install Debian's chromium package (apt-get install chromium), or set CITYWATER_CHROMIUM`)
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
