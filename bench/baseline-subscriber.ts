@@ -27,7 +27,7 @@ client.handleMessage = (packet, callback) => {
   const sensor = sensors.get(String(packet.topic).split('/')[3] ?? '')
   if (sensor === undefined) return callback()
   const { ts, seq: _seq, ...fields } = JSON.parse(String(packet.payload)) as Record<string, number>
-  const point: IPoint = { measurement: sensor.kind, tags: { sensor: sensor.id, district: sensor.district, segment: sensor.segment }, fields, timestamp: ts as number }
+  const point: IPoint = { measurement: sensor.kind, tags: { sensor: sensor.id, district: sensor.district, segment: sensor.segment }, fields, timestamp: new Date(ts as number) }
   influx.writePoints([point], { precision: 'ms' }).then(
     () => {
       written++

@@ -53,7 +53,6 @@ export function benchTable(result: BenchResult): string {
   rows.push(['peak RSS, MB', fmt(e.rssMb), '', '', ''])
   rows.push(['peak RSS with 100,000 sensors, MB', fmt(e.rssMb100kSensors), '', '<= 512', yes(e.rssMb100kSensors > 0 && e.rssMb100kSensors <= 512)])
   rows.push(['engine CPU per 1,000 readings, ms', String(e.cpuMsPer1kReadings), `baseline ${s.baseline.cpuMsPer1kReadings}`, '', ''])
-  if (e.soak !== undefined) rows.push([`soak ${e.soak.minutes} min at ${fmt(e.soak.ratePerS)}/s, RSS MB`, `${fmt(e.soak.rssStartMb)} -> ${fmt(e.soak.rssEndMb)}`, '', 'flat', ''])
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? []
   const line = (r: string[]): string => `| ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`
   const rule = `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`

@@ -89,9 +89,14 @@ if (o.rate <= 0) {
       }
     }, 5)
   })
-  // Frames still on their way: wait until they stop coming (at most 5 s).
+  // Frames still on their way: wait until every one came or none came for 500 ms (at most 5 s).
   const expected = Math.round(o.rate * (o.durationS - o.warmupS))
-  for (let waited = 0; received < expected && waited < 5000; waited += 50) await new Promise((r) => setTimeout(r, 50))
+  let quietMs = 0
+  for (let waited = 0, last = received; received < expected && waited < 5000 && quietMs < 500; waited += 50) {
+    await new Promise((r) => setTimeout(r, 50))
+    quietMs = received === last ? quietMs + 50 : 0
+    last = received
+  }
   latencies.sort((a, b) => a - b)
   const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? Number.NaN
   const elapsedS = (Date.now() - started) / 1000
