@@ -89,10 +89,11 @@ if (o.rate <= 0) {
       }
     }, 5)
   })
-  // Frames still on their way: wait until every one came or none came for 500 ms (at most 5 s).
+  // Frames still on their way (an engine behind its load sends them late): wait until every one came, or some came
+  // and then none for 500 ms; at most 10 s.
   const expected = Math.round(o.rate * (o.durationS - o.warmupS))
   let quietMs = 0
-  for (let waited = 0, last = received; received < expected && waited < 5000 && quietMs < 500; waited += 50) {
+  for (let waited = 0, last = received; received < expected && waited < 10_000 && (received === 0 || quietMs < 500); waited += 50) {
     await new Promise((r) => setTimeout(r, 50))
     quietMs = received === last ? quietMs + 50 : 0
     last = received
