@@ -107,7 +107,8 @@ export async function benchCli(argv: string[]): Promise<number> {
   const result = await runBench({
     profile,
     ...(copies !== undefined ? { copies } : values.smoke === true ? { copies: 2 } : {}),
-    ...(publishers !== undefined ? { publishers } : {}),
+    // The smoke run only proves the harness: one publisher process per phase spares process start-ups.
+    ...(publishers !== undefined ? { publishers } : values.smoke === true ? { publishers: 1 } : {}),
     ...(values.phases !== undefined ? { phases: new Set(values.phases.split(',').map((p) => p.trim())) } : {}),
     ...(values['cpu-prof'] !== undefined ? { profileDir: values['cpu-prof'] } : {}),
     log: (line) => process.stderr.write(`bench: ${line}\n`),

@@ -49,5 +49,6 @@ describe('citywater bench', () => {
     // The figures are not held to targets here, only to sense: every phase moved readings and lost none.
     for (const key of ['qos0', 'qos1', 'batched', 'rssMb', 'rssMb100kSensors']) expect(engine[key]).toBeGreaterThan(0)
     expect(engine.zeroLoss).toBe(true)
-  }, 180_000)
+    // About a minute and a half on a quiet 2-core machine (a dozen process start-ups), longer beside the other tests.
+  }, 420_000)
 })
