@@ -179,6 +179,12 @@ describe('the live dashboard in Chromium during a storm', () => {
     expect(await row.getAttribute('data-state')).toBe('open')
     expect(await row.getAttribute('data-level')).toBe('red')
     expect(await row.textContent()).toContain(sensor!)
+    // The browser runs in UTC; the page shows the raise time in Asia/Shanghai.
+    const full = await api<AlertJson & { raisedAt: string }>(`/api/alerts/${alert.id}`)
+    const shanghai = new Intl.DateTimeFormat('en-GB', { timeZone: 'Asia/Shanghai', hourCycle: 'h23', hour: '2-digit', minute: '2-digit', second: '2-digit' }).format(Date.parse(full.raisedAt))
+    const utc = new Intl.DateTimeFormat('en-GB', { timeZone: 'UTC', hourCycle: 'h23', hour: '2-digit', minute: '2-digit', second: '2-digit' }).format(Date.parse(full.raisedAt))
+    expect(await row.textContent()).toContain(shanghai)
+    expect(await row.textContent()).not.toContain(utc)
   })
 
   it('acknowledges an alert from the page with a note, and the API records it', async () => {
