@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { readJsonLines } from './json-lines.js'
 
 /** The project root: children run there. */
 export const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -26,20 +27,9 @@ export function spawnJson(file: string, args: readonly string[], options: { env?
   const child = spawn(process.execPath, [...nodeArgs, file, ...args], { cwd: ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] })
   const lines: Record<string, unknown>[] = []
   const waiters = new Set<() => void>()
-  let buffer = ''
   let err = ''
-  child.stdout?.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString()
-    let nl: number
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const text = buffer.slice(0, nl)
-      buffer = buffer.slice(nl + 1)
-      try {
-        lines.push(JSON.parse(text) as Record<string, unknown>)
-      } catch {
-        lines.push({ msg: text })
-      }
-    }
+  readJsonLines(child.stdout, (line) => {
+    lines.push(line)
     for (const w of waiters) w()
   })
   child.stderr?.on('data', (chunk: Buffer) => {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { readJsonLines } from '../../bench/json-lines.js'
 import { waitFor } from './wait-for.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -19,20 +20,7 @@ export function spawnEngine(env: Record<string, string>, command: [string, ...st
   const [file, ...args] = command
   const child = spawn(file, args, { cwd: ROOT, env: { ...process.env, CITYWATER_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   const logs: Record<string, unknown>[] = []
-  let buffer = ''
-  child.stdout?.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString()
-    let nl: number
-    while ((nl = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, nl)
-      buffer = buffer.slice(nl + 1)
-      try {
-        logs.push(JSON.parse(line) as Record<string, unknown>)
-      } catch {
-        logs.push({ msg: line })
-      }
-    }
-  })
+  readJsonLines(child.stdout, (line) => logs.push(line))
   child.stderr?.on('data', (chunk: Buffer) => logs.push({ stderr: chunk.toString() }))
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   return {
