@@ -16,8 +16,25 @@ export interface FaultState {
   entries: readonly FaultEntry[]
 }
 
-/** No fault, no readings. */
-export const INITIAL_FAULT: Readonly<FaultState> = { level: 0, entries: [] }
+/** No fault, no readings; frozen: a subject that steps in place needs its own entries. */
+export const INITIAL_FAULT: Readonly<FaultState> = Object.freeze({ level: 0, entries: Object.freeze([]) as readonly FaultEntry[] })
+
+/** A fault state its owner may update in place (see advanceFault). */
+export interface MutableFaultState {
+  level: AlertLevel
+  entries: FaultEntry[]
+}
+
+/** What one step of the fault rule found, besides the level: what its message and value are made of. */
+export interface FaultTally {
+  level: AlertLevel
+  runBad: number
+  runGood: number
+  /** Bad share over the window, 0 without `badShare` or readings in it. */
+  share: number
+  /** Readings within the share window. */
+  inWindow: number
+}
 
 function trailing(entries: readonly FaultEntry[], bad: boolean): number {
   let n = 0
@@ -31,39 +48,75 @@ function trailing(entries: readonly FaultEntry[], bad: boolean): number {
  * A reading with the ts of a remembered one replaces it (a spike re-flag).
  */
 export function stepFault(rule: CompiledSensorFault, state: FaultState, reading: { ts: number; quality: Quality; qualityReason: string }, where: string): { state: FaultState; report: Report } {
+  const next: MutableFaultState = { level: state.level, entries: [...state.entries] }
+  const tally = advanceFault(rule, next, reading)
+  return { state: next, report: faultReport(rule, next.entries, tally, where) }
+}
+
+/** stepFault on a state the caller owns, in place (entries stay sorted by ts); returns what the report is made of. */
+export function advanceFault(rule: CompiledSensorFault, state: MutableFaultState, reading: { ts: number; quality: Quality; qualityReason: string }): FaultTally {
   const bad = reading.quality === 'bad' || (rule.countSuspect && reading.quality === 'suspect')
   const entry: FaultEntry = { ts: reading.ts, bad, reason: reading.qualityReason }
   const keep = Math.max(rule.consecutiveBad, rule.resetGood)
-  let entries = state.entries.filter((e) => e.ts !== reading.ts)
-  entries.push(entry)
-  entries.sort((a, b) => a.ts - b.ts)
+  const entries = state.entries
+  const last = entries[entries.length - 1]
+  if (last === undefined || last.ts < reading.ts) entries.push(entry)
+  else {
+    // A re-flag replaces the reading of its ts; a late one goes to its place.
+    let i = entries.length
+    while (i > 0 && (entries[i - 1] as FaultEntry).ts > reading.ts) i--
+    if (i > 0 && (entries[i - 1] as FaultEntry).ts === reading.ts) entries[i - 1] = entry
+    else entries.splice(i, 0, entry)
+  }
   const latest = (entries[entries.length - 1] as FaultEntry).ts
   const start = rule.badShare === undefined ? -Infinity : latest - rule.badShare.windowMs
-  entries = entries.filter((e, i) => e.ts >= start || i >= entries.length - keep)
-  const inWindow = rule.badShare === undefined ? [] : entries.filter((e) => e.ts >= start)
-  const share = inWindow.length === 0 ? 0 : inWindow.filter((e) => e.bad).length / inWindow.length
-  const shareHigh = rule.badShare !== undefined && inWindow.length >= rule.badShare.minReadings && share >= rule.badShare.share
+  // Sorted by ts: the entries in the window are a suffix; the last `keep` are kept whatever their age.
+  let first = 0
+  while (first < entries.length && (entries[first] as FaultEntry).ts < start) first++
+  const drop = Math.min(first, Math.max(0, entries.length - keep))
+  if (drop > 0) entries.splice(0, drop)
+  let inWindow = 0
+  let badInWindow = 0
+  if (rule.badShare !== undefined) {
+    for (let i = first - drop; i < entries.length; i++) {
+      inWindow++
+      if ((entries[i] as FaultEntry).bad) badInWindow++
+    }
+  }
+  const share = inWindow === 0 ? 0 : badInWindow / inWindow
+  const shareHigh = rule.badShare !== undefined && inWindow >= rule.badShare.minReadings && share >= rule.badShare.share
   const runBad = trailing(entries, true)
   const runGood = trailing(entries, false)
   const faulty = runBad >= rule.consecutiveBad || shareHigh
   const level: AlertLevel = state.level > 0 ? (runGood >= rule.resetGood && !shareHigh ? 0 : rule.level) : faulty ? rule.level : 0
-  const reason = [...entries].reverse().find((e) => e.bad)?.reason ?? ''
+  state.level = level
+  return { level, runBad, runGood, share, inWindow }
+}
+
+/** The report of a sensor's fault state after advanceFault; built apart so the engine formats it only when it is news. */
+export function faultReport(rule: CompiledSensorFault, entries: readonly FaultEntry[], tally: FaultTally, where: string): Report {
+  const { level, runBad, runGood, share, inWindow } = tally
+  let reason = ''
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const e = entries[i] as FaultEntry
+    if (e.bad) {
+      reason = e.reason
+      break
+    }
+  }
   const because =
     runBad >= rule.consecutiveBad || rule.badShare === undefined
       ? `${runBad} bad readings in a row`
-      : `${formatNumber(share * 100, 0)}% of ${inWindow.length} readings bad in the last ${formatNumber(rule.badShare.windowMs / 60_000, 1)} min`
+      : `${formatNumber(share * 100, 0)}% of ${inWindow} readings bad in the last ${formatNumber(rule.badShare.windowMs / 60_000, 1)} min`
   const message =
     level > 0
       ? `Sensor fault at ${where}: ${because}${reason === '' ? '' : ` (${reason})`} (${levelName(level)})`
       : `${where} reporting usable data: ${runGood} readings in a row (${levelName(level)})`
   return {
-    state: { level, entries },
-    report: {
-      level,
-      value: rule.badShare === undefined ? runBad : Number(share.toFixed(3)),
-      threshold: rule.badShare === undefined ? rule.consecutiveBad : rule.badShare.share,
-      message,
-      dataGap: false,
-    },
+    level,
+    value: rule.badShare === undefined ? runBad : Number(share.toFixed(3)),
+    threshold: rule.badShare === undefined ? rule.consecutiveBad : rule.badShare.share,
+    message,
+    dataGap: false,
   }
 }

@@ -13,8 +13,19 @@ export interface HysteresisState {
   since: readonly (number | null)[]
 }
 
-/** No level, no timers. */
-export const INITIAL_HYSTERESIS: Readonly<HysteresisState> = { level: 0, since: [null, null, null, null] }
+/** A hysteresis state its owner may update in place (see stepHysteresisInPlace). */
+export interface MutableHysteresisState {
+  level: AlertLevel
+  since: (number | null)[]
+}
+
+/** No level, no timers; frozen: a subject that steps in place needs its own (freshHysteresis). */
+export const INITIAL_HYSTERESIS: Readonly<HysteresisState> = Object.freeze({ level: 0, since: Object.freeze([null, null, null, null]) })
+
+/** A new state at `level` with no timers, owned by the caller. */
+export function freshHysteresis(level: AlertLevel = 0): MutableHysteresisState {
+  return { level, since: [null, null, null, null] }
+}
 
 /** A value ref for one sensor: the number, or `factor · params[param] + offset`; undefined when the param is missing. */
 export function resolveValue(ref: ValueRef, sensor: Sensor | undefined): number | undefined {
@@ -64,6 +75,32 @@ export function stepHysteresis(state: HysteresisState, value: number, at: number
     if (l.level > level && s !== null && s !== undefined && at - s >= forMs) level = l.level
   }
   return { level, since }
+}
+
+/** stepHysteresis that updates `state` in place instead of allocating: same levels and timers. */
+export function stepHysteresisInPlace(state: MutableHysteresisState, value: number, at: number, levels: readonly ResolvedLevel[], direction: 'above' | 'below', forMs: number): void {
+  const since = state.since
+  let configured = 0
+  for (const l of levels) {
+    const k = l.level - 1
+    configured |= 1 << k
+    since[k] = passes(value, l.raise, direction) ? (since[k] ?? at) : null
+  }
+  for (let k = 0; k < 4; k++) if ((configured & (1 << k)) === 0) since[k] = null
+  const prevLevel = state.level
+  let level: AlertLevel = 0
+  for (const l of levels) if (l.level <= prevLevel && !clearedPast(value, l.reset, direction)) level = Math.max(level, l.level) as AlertLevel
+  for (const l of levels) {
+    const s = since[l.level - 1]
+    if (l.level > level && s !== null && s !== undefined && at - s >= forMs) level = l.level
+  }
+  state.level = level
+}
+
+/** Whether no level's timer runs: with level 0, the state equals a fresh one. */
+export function noTimers(state: HysteresisState): boolean {
+  for (const s of state.since) if (s !== null) return false
+  return true
 }
 
 /** The level's raise value, or the reset value crossed when the level is 0; `null` when the rule has no level. */

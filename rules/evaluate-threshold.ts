@@ -1,4 +1,4 @@
-import type { Report } from './condition.js'
+import type { AlertLevel, Report } from './condition.js'
 import type { CompiledThreshold } from './compile-rules.js'
 import { stepHysteresis, thresholdOf, type HysteresisState, type ResolvedLevel } from './evaluate-hysteresis.js'
 import { levelName, unitOf, withUnit } from './rule-messages.js'
@@ -20,18 +20,20 @@ export function thresholdUnit(rule: CompiledThreshold): string {
  */
 export function stepThreshold(rule: CompiledThreshold, state: HysteresisState, value: number, at: number, levels: readonly ResolvedLevel[], where: string): { state: HysteresisState; report: Report } {
   const next = stepHysteresis(state, value, at, levels, rule.direction, rule.forMs)
-  const threshold = thresholdOf(levels, next.level)
+  return { state: next, report: thresholdReport(rule, value, next.level, levels, where) }
+}
+
+/** The report of a threshold rule's subject at `level` for `value`; built apart so the engine formats it only when it is news. */
+export function thresholdReport(rule: CompiledThreshold, value: number, level: AlertLevel, levels: readonly ResolvedLevel[], where: string): Report {
+  const threshold = thresholdOf(levels, level)
   const unit = thresholdUnit(rule)
-  const limit = threshold === null ? '' : `, ${op(rule.direction, next.level > 0)} ${withUnit(threshold, unit)}`
+  const limit = threshold === null ? '' : `, ${op(rule.direction, level > 0)} ${withUnit(threshold, unit)}`
   return {
-    state: next,
-    report: {
-      level: next.level,
-      value,
-      threshold,
-      message: `${rule.label} ${withUnit(value, unit)} ${rule.index === undefined ? 'at' : 'in'} ${where} (${levelName(next.level)}${limit})`,
-      dataGap: false,
-    },
+    level,
+    value,
+    threshold,
+    message: `${rule.label} ${withUnit(value, unit)} ${rule.index === undefined ? 'at' : 'in'} ${where} (${levelName(level)}${limit})`,
+    dataGap: false,
   }
 }
 
