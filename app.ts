@@ -302,7 +302,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     const live = hub.subscribers('readings') > 0
     for (const r of readings) {
       sensors.update(r)
-      if (live) hub.publish({ type: 'reading', key: r.sensor, district: r.district, sensor: r.sensor, data: readingJson(r) })
+      if (live) hub.publishReading(r)
     }
   }
 

@@ -1,7 +1,9 @@
+import type { Duplex } from 'node:stream'
 import type { Logger } from 'pino'
-import type { WebSocket } from 'ws'
-import { ENGINE_DISTRICT } from '../domain.js'
+import { WebSocket } from 'ws'
+import { ENGINE_DISTRICT, type Reading } from '../domain.js'
 import { AppError } from '../errors.js'
+import { readingJsonText } from './reading-json.js'
 
 /** Websocket channels of SPEC §12. */
 export const CHANNELS = ['indices', 'alerts', 'parking', 'readings'] as const
@@ -57,6 +59,8 @@ interface Client {
   pending: Map<string, string>
   /** Alert frames waiting for a slow socket; never dropped. */
   alerts: string[]
+  /** The underlying socket while it is corked for this event-loop turn. */
+  corked: Duplex | undefined
 }
 
 export interface WsHub {
@@ -68,6 +72,11 @@ export interface WsHub {
   setSnapshotProvider(channel: Channel, provider: SnapshotProvider): void
   /** Sends an event to every matching client; returns its seq. */
   publish(event: HubEvent): number
+  /**
+   * Publishes a `reading` event (key and sensor: the reading's sensor) whose data is `readingJson(reading)`; the frame
+   * is built once, as a string, and only when a client takes it. Returns its seq.
+   */
+  publishReading(reading: Reading): number
   /** Serves one websocket connection. */
   accept(socket: WebSocket): void
   close(): void
@@ -132,13 +141,44 @@ export function createWsHub(options: WsHubOptions): WsHub {
     .map((e) => ({ seq: e.seq, district: e.district ?? '', frame: e.frame, ...(e.sensor !== undefined ? { sensor: e.sensor } : {}) }))
   const perChannel: Record<Channel, number> = { indices: 0, alerts: 0, parking: 0, readings: 0 }
   let seq = options.initialSeq ?? 0
+  /** Reused for the filters of each reading, so a reading allocates nothing before its frame. */
+  const probe: { type: EventType; district: string; sensor: string } = { type: 'reading', district: '', sensor: '' }
   const drainTimer = setInterval(drainAll, options.drainIntervalMs ?? 50)
   drainTimer.unref()
 
+  const onSent = (err?: Error): void => {
+    if (err) log.debug({ err }, 'ws send failed')
+  }
+
+  // Frames sent in one event-loop turn go out in one write per client: the underlying socket is corked at the
+  // turn's first frame and uncorked in setImmediate. `ws` has no public cork; its maintainers point to `_socket`.
+  const corked: Client[] = []
+  let uncorkScheduled = false
+
+  function uncorkAll(): void {
+    uncorkScheduled = false
+    for (const client of corked) {
+      client.corked?.uncork()
+      client.corked = undefined
+    }
+    corked.length = 0
+  }
+
+  function cork(client: Client): void {
+    const raw = (client.socket as unknown as { _socket?: Duplex | null })._socket
+    if (raw == null || client.socket.readyState !== WebSocket.OPEN || typeof raw.cork !== 'function') return
+    raw.cork()
+    client.corked = raw
+    corked.push(client)
+    if (!uncorkScheduled) {
+      uncorkScheduled = true
+      setImmediate(uncorkAll)
+    }
+  }
+
   function send(client: Client, frame: string): void {
-    client.socket.send(frame, (err) => {
-      if (err) log.debug({ err }, 'ws send failed')
-    })
+    if (client.corked === undefined) cork(client)
+    client.socket.send(frame, onSent)
   }
 
   function drain(client: Client): void {
@@ -156,10 +196,10 @@ export function createWsHub(options: WsHubOptions): WsHub {
     for (const client of clients) if (client.pending.size > 0 || client.alerts.length > 0) drain(client)
   }
 
-  function deliver(client: Client, event: HubEvent, frame: string): void {
-    const slow = client.socket.bufferedAmount >= highWater() || client.pending.size > 0 || client.alerts.length > 0
+  function deliver(client: Client, type: EventType, eventKey: string, frame: string): void {
+    const slow = client.pending.size > 0 || client.alerts.length > 0 || client.socket.bufferedAmount >= highWater()
     if (!slow) return send(client, frame)
-    if (event.type === 'alert') {
+    if (type === 'alert') {
       client.alerts.push(frame)
       if (client.alerts.length > maxQueuedAlerts) {
         log.warn({ queued: client.alerts.length }, 'ws client too far behind, closing')
@@ -168,7 +208,7 @@ export function createWsHub(options: WsHubOptions): WsHub {
       }
       return
     }
-    const key = `${event.type}:${event.key}`
+    const key = `${type}:${eventKey}`
     client.pending.delete(key)
     client.pending.set(key, frame)
   }
@@ -242,12 +282,25 @@ export function createWsHub(options: WsHubOptions): WsHub {
       for (const client of clients) {
         if (client.subscription === undefined || !matches(client.subscription, event)) continue
         frame ??= JSON.stringify({ type: event.type, seq, data: event.data })
-        deliver(client, event, frame)
+        deliver(client, event.type, event.key, frame)
+      }
+      return seq
+    },
+    publishReading(reading) {
+      seq += 1
+      if (perChannel.readings === 0) return seq
+      probe.district = reading.district
+      probe.sensor = reading.sensor
+      let frame: string | undefined
+      for (const client of clients) {
+        if (client.subscription === undefined || !matches(client.subscription, probe)) continue
+        frame ??= `{"type":"reading","seq":${seq},"data":${readingJsonText(reading)}}`
+        deliver(client, 'reading', reading.sensor, frame)
       }
       return seq
     },
     accept(socket) {
-      const client: Client = { socket, subscription: undefined, pending: new Map(), alerts: [] }
+      const client: Client = { socket, subscription: undefined, pending: new Map(), alerts: [], corked: undefined }
       clients.add(client)
       socket.on('message', (data, isBinary) => {
         if (isBinary) {
@@ -264,6 +317,7 @@ export function createWsHub(options: WsHubOptions): WsHub {
     },
     close() {
       clearInterval(drainTimer)
+      uncorkAll()
       for (const client of clients) client.socket.close(1001, 'engine shutting down')
       clients.clear()
     },

@@ -1,0 +1,188 @@
+import type { Duplex } from 'node:stream'
+import { pino } from 'pino'
+import { afterEach, describe, expect, it } from 'vitest'
+import { WebSocket, WebSocketServer } from 'ws'
+import { readingJson, readingJsonText } from '../../api/reading-json.js'
+import { createWsHub, type WsHub, type WsHubOptions } from '../../api/ws-hub.js'
+import type { Reading } from '../../domain.js'
+
+const logger = pino({ level: 'silent' })
+const cleanups: (() => Promise<void> | void)[] = []
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+})
+
+/** A raw client: every text frame as received, in order. */
+interface RawClient {
+  socket: WebSocket
+  raw: string[]
+  /** Resolves once a frame satisfies the predicate (including ones already received). */
+  until(predicate: (frame: string) => boolean, timeoutMs?: number): Promise<void>
+  closed: Promise<{ code: number }>
+}
+
+async function serve(options: WsHubOptions = { logger }): Promise<{ hub: WsHub; server: WebSocket[]; connect(): Promise<RawClient> }> {
+  const hub = createWsHub(options)
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' })
+  await new Promise<void>((resolve) => wss.once('listening', () => resolve()))
+  const server: WebSocket[] = []
+  wss.on('connection', (socket) => {
+    server.push(socket)
+    hub.accept(socket)
+  })
+  cleanups.push(() => new Promise<void>((resolve) => { hub.close(); wss.close(() => resolve()) }))
+  const { port } = wss.address() as { port: number }
+  return {
+    hub,
+    server,
+    async connect() {
+      const socket = new WebSocket(`ws://127.0.0.1:${port}`)
+      const raw: string[] = []
+      const waiters: { predicate: (f: string) => boolean; resolve: () => void }[] = []
+      socket.on('message', (data) => {
+        const frame = data.toString()
+        raw.push(frame)
+        for (const w of [...waiters]) if (w.predicate(frame)) { waiters.splice(waiters.indexOf(w), 1); w.resolve() }
+      })
+      const closed = new Promise<{ code: number }>((resolve) => socket.once('close', (code) => resolve({ code })))
+      await new Promise<void>((resolve, reject) => {
+        socket.once('open', () => resolve())
+        socket.once('error', reject)
+      })
+      cleanups.push(() => {
+        if (socket.readyState !== WebSocket.CLOSED) socket.terminate()
+      })
+      return {
+        socket,
+        raw,
+        closed,
+        until(predicate, timeoutMs = 5000) {
+          if (raw.some(predicate)) return Promise.resolve()
+          return new Promise((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${raw.slice(-3).join(' ')}`)), timeoutMs)
+            waiters.push({ predicate, resolve: () => { clearTimeout(timer); resolve() } })
+          })
+        },
+      }
+    },
+  }
+}
+
+async function subscribed(connect: () => Promise<RawClient>, subscription: Record<string, unknown> = {}): Promise<RawClient> {
+  const client = await connect()
+  client.socket.send(JSON.stringify({ type: 'subscribe', ...subscription }))
+  await client.until((f) => f.startsWith('{"type":"snapshot"'))
+  return client
+}
+
+const base: Reading = {
+  sensor: 'WL-0001',
+  kind: 'water_level',
+  district: 'xihu',
+  segment: 'river-1',
+  ts: Date.UTC(2026, 5, 1, 8, 0, 0, 123),
+  fields: { level_m: 3.215 },
+  quality: 'good',
+  qualityReason: '',
+  tsSource: 'device',
+  receivedAt: Date.UTC(2026, 5, 1, 8, 0, 1),
+}
+
+const frameOf = (f: string) => JSON.parse(f) as { type: string; seq: number; data: Record<string, unknown> }
+
+describe('reading frames', () => {
+  it.each<[string, Reading]>([
+    ['a good reading', base],
+    ['a reading with seq', { ...base, seq: 42 }],
+    ['several fields, with a negative zero and a whole number', { ...base, kind: 'water_quality', fields: { do_mgl: 7.5, ph: -0, temp_c: 20 } }],
+    ['a flagged reading with reasons', { ...base, quality: 'suspect', qualityReason: 'late;flat:level_m' }],
+    ['ids that need escaping', { ...base, sensor: 'WL-"1"\\\u2028', segment: 'rivière\n' }],
+    ['no fields', { ...base, fields: {} }],
+    ['a non-finite field', { ...base, fields: { level_m: Number.NaN } }],
+    ['a seq of 0', { ...base, seq: 0 }],
+  ])('are byte-identical to JSON.stringify(readingJson(r)) for %s', (_, r) => {
+    expect(readingJsonText(r)).toBe(JSON.stringify(readingJson(r)))
+    // The one-entry time caches give the same text the second time.
+    expect(readingJsonText(r)).toBe(JSON.stringify(readingJson(r)))
+  })
+
+  it('throws like readingJson on an invalid time', () => {
+    expect(() => readingJsonText({ ...base, ts: Number.NaN })).toThrow(RangeError)
+  })
+
+  it('publishReading sends the frame publish sends with readingJson as data', async () => {
+    const { hub, connect } = await serve()
+    const client = await subscribed(connect, { channels: ['readings'] })
+    hub.publish({ type: 'reading', key: base.sensor, district: base.district, sensor: base.sensor, data: readingJson(base) })
+    hub.publishReading(base)
+    await client.until((f) => f.includes('"seq":2'))
+    const [first, second] = client.raw.slice(1)
+    expect(second).toBe((first as string).replace('"seq":1', '"seq":2'))
+  })
+
+  it('publishReading applies the district and sensor filters', async () => {
+    const { hub, connect } = await serve()
+    const client = await subscribed(connect, { districts: ['xihu'], sensors: ['WL-0002'] })
+    hub.publishReading(base)
+    hub.publishReading({ ...base, sensor: 'WL-0002', district: 'gongshu' })
+    hub.publishReading({ ...base, sensor: 'WL-0002' })
+    await client.until((f) => f.includes('"seq":3'))
+    expect(client.raw.slice(1).map((f) => frameOf(f).seq)).toEqual([3])
+  })
+})
+
+describe('websocket hub batching', () => {
+  it('writes a burst published in one turn with the socket corked, and uncorks it on the next turn', async () => {
+    const { hub, server, connect } = await serve()
+    await subscribed(connect)
+    const raw = (server[0] as unknown as { _socket: Duplex })._socket
+    hub.publishReading(base)
+    hub.publishReading({ ...base, sensor: 'WL-0002' })
+    expect(raw.writableCorked).toBeGreaterThan(0)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(raw.writableCorked).toBe(0)
+  })
+
+  it('delivers every frame of bursts to every client, in seq order, alerts among readings', async () => {
+    const { hub, connect } = await serve()
+    const clients = [await subscribed(connect), await subscribed(connect), await subscribed(connect)]
+    let last = 0
+    for (let turn = 0; turn < 20; turn++) {
+      for (let i = 0; i < 50; i++) {
+        if (i === 25) last = hub.publish({ type: 'alert', key: `a-${turn}`, district: 'xihu', data: { id: `a-${turn}` } })
+        else last = hub.publishReading({ ...base, sensor: `WL-${i}`, ts: base.ts + turn * 1000 })
+      }
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    for (const client of clients) {
+      await client.until((f) => f.includes(`"seq":${last},`))
+      const seqs = client.raw.slice(1).map((f) => frameOf(f).seq)
+      expect(seqs).toEqual(Array.from({ length: last }, (_, i) => i + 1))
+      expect(client.raw.slice(1).filter((f) => frameOf(f).type === 'alert')).toHaveLength(20)
+    }
+  })
+
+  it('still conflates readings to the latest per sensor for a slow client, and keeps every alert in order', async () => {
+    const options = { logger, highWaterBytes: 0, drainIntervalMs: 10 }
+    const { hub, connect } = await serve(options)
+    const client = await subscribed(connect)
+    for (let i = 0; i < 100; i++) hub.publishReading({ ...base, ts: base.ts + i * 1000, fields: { level_m: i } })
+    for (let i = 0; i < 3; i++) hub.publish({ type: 'alert', key: `a-${i}`, district: 'xihu', data: { id: `a-${i}` } })
+    for (let i = 0; i < 10; i++) hub.publishReading({ ...base, sensor: 'WL-0002', ts: base.ts + i * 1000, fields: { level_m: i } })
+    options.highWaterBytes = 1_048_576
+    await client.until((f) => f.includes('"sensor":"WL-0002"'))
+    const frames = client.raw.slice(1).map(frameOf)
+    expect(frames.filter((f) => f.type === 'alert').map((f) => f.data.id)).toEqual(['a-0', 'a-1', 'a-2'])
+    const readings = frames.filter((f) => f.type === 'reading')
+    expect(readings.map((f) => [f.data.sensor, (f.data.values as { level_m: number }).level_m])).toEqual([['WL-0001', 99], ['WL-0002', 9]])
+    expect(readings.map((f) => f.seq)).toEqual([100, 113])
+  })
+
+  it('closes a client too far behind on alerts with 1013', async () => {
+    const { hub, connect } = await serve({ logger, highWaterBytes: 0, maxQueuedAlerts: 5, drainIntervalMs: 60_000 })
+    const client = await subscribed(connect)
+    for (let i = 0; i < 7; i++) hub.publish({ type: 'alert', key: `a-${i}`, district: 'xihu', data: { id: `a-${i}` } })
+    expect((await client.closed).code).toBe(1013)
+    expect(hub.clients).toBe(0)
+  })
+})
