@@ -17,13 +17,23 @@ import {
   type ReadingRule,
 } from './compile-rules.js'
 import { compositeReport, type CompositeMember } from './evaluate-composite.js'
-import { INITIAL_FAULT, stepFault, type FaultState } from './evaluate-fault.js'
-import { INITIAL_HYSTERESIS, resolveLevels, type HysteresisState } from './evaluate-hysteresis.js'
+import { advanceFault, faultReport, type MutableFaultState } from './evaluate-fault.js'
+import { freshHysteresis, noTimers, resolveLevels, stepHysteresisInPlace, type MutableHysteresisState, type ResolvedLevel } from './evaluate-hysteresis.js'
 import { advanceIndexRule, DEFAULT_TARGET_CLASS, initialIndexState, restoredIndexState, type IndexInput, type IndexRuleState, type RainView } from './evaluate-index.js'
-import { overflowLimit, pushPoint, stepRateOfRise, stepTimeToOverflow, type Point } from './evaluate-rate.js'
+import {
+  etaMinutesOf,
+  overflowLimit,
+  overflowTrend,
+  pushPointInPlace,
+  ratePerHour,
+  rateOfRiseReport,
+  timeToOverflowReport,
+  type OverflowLimit,
+  type Point,
+} from './evaluate-rate.js'
 import { freshReport, staleReport, staleVerdict } from './evaluate-stale.js'
-import { holdThreshold, stepThreshold } from './evaluate-threshold.js'
-import { INITIAL_CLOSURE, stepClosure, type ClosureState } from './evaluate-tunnel-closure.js'
+import { holdThreshold, thresholdReport } from './evaluate-threshold.js'
+import { advanceClosure, closureLevel, closureReport, type ClosureState } from './evaluate-tunnel-closure.js'
 import { formatNumber, levelName, sensorLabel } from './rule-messages.js'
 import type { RuleSet, SegmentSelector } from './rule-schema.js'
 
@@ -100,18 +110,20 @@ interface Entry<S> {
   s: S
 }
 
+// Subject states are private to the engine (conditions copy what they report), so they are updated in place.
+
 interface ThresholdSubject {
-  h: HysteresisState
+  h: MutableHysteresisState
   lastTs: number
 }
 
 interface RateSubject {
-  h: HysteresisState
+  h: MutableHysteresisState
   points: Point[]
   lastTs: number
 }
 
-interface FaultSubject extends FaultState {
+interface FaultSubject extends MutableFaultState {
   lastTs: number
 }
 
@@ -120,6 +132,71 @@ interface ClosureSubject extends ClosureState {
 }
 
 type AnyRuntime = { rule: CompiledRule; subjects: Map<string, Entry<unknown>> }
+
+/** A reading rule as it applies to one sensor, with what it reads of the sensor's params resolved once. */
+interface SensorRule {
+  rt: AnyRuntime
+  /** Levels resolved for the sensor (threshold, rate_of_rise, time_to_overflow), else empty. */
+  levels: readonly ResolvedLevel[]
+  /** time_to_overflow: the sensor's limit. */
+  limit: OverflowLimit | undefined
+  /** tunnel_closure: the sensor's closure depth, cm. */
+  closureCm: number
+}
+
+/** A sensor of the registry in force and the reading rules that select it, in rule order. */
+interface SensorPlan {
+  sensor: Sensor
+  place: { district: string; segment: string | null }
+  /** The sensor as messages name it. */
+  where: string
+  /** The name and id, as fault messages give it. */
+  whereWithId: string
+  rules: SensorRule[]
+}
+
+const NO_LEVELS: readonly ResolvedLevel[] = Object.freeze([])
+
+/** The reading rules of `runtimes` that read `sensor`, with its levels and limits; rules that can never apply to it are left out. */
+function sensorPlan(runtimes: readonly AnyRuntime[], sensor: Sensor): SensorPlan {
+  const where = sensorLabel(sensor, sensor.id)
+  const rules: SensorRule[] = []
+  for (const rt of runtimes) {
+    const rule = readingRuleOf(rt.rule)
+    if (rule === undefined || !selectsSensor(rule, sensor)) continue
+    switch (rule.type) {
+      case 'threshold':
+        if (rule.field === undefined) continue
+        rules.push({ rt, levels: resolveLevels(rule.levels, sensor, rule.direction), limit: undefined, closureCm: 0 })
+        break
+      case 'rate_of_rise':
+        rules.push({ rt, levels: resolveLevels(rule.levels, sensor, 'above'), limit: undefined, closureCm: 0 })
+        break
+      case 'time_to_overflow': {
+        const limit = overflowLimit(sensor)
+        if (limit === undefined) continue
+        rules.push({ rt, levels: resolveLevels(rule.levels, sensor, 'below'), limit, closureCm: 0 })
+        break
+      }
+      case 'tunnel_closure':
+        rules.push({ rt, levels: NO_LEVELS, limit: undefined, closureCm: closureCmOf(sensor) })
+        break
+      default:
+        rules.push({ rt, levels: NO_LEVELS, limit: undefined, closureCm: 0 })
+    }
+  }
+  return { sensor, place: { district: sensor.district, segment: sensor.segment }, where, whereWithId: `${where} (${sensor.id})`, rules }
+}
+
+/** Whether readings are already in ts order with finite ts, so sorting them would change nothing. */
+function inTsOrder(readings: readonly Reading[]): boolean {
+  let prev = -Infinity
+  for (const r of readings) {
+    if (!(r.ts >= prev) || !Number.isFinite(r.ts)) return false
+    prev = r.ts
+  }
+  return true
+}
 
 /** The rule when its subjects are sensors (rules on readings), else undefined. */
 function readingRuleOf(rule: CompiledRule): ReadingRule | undefined {
@@ -198,24 +275,57 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
   const stats = { late: 0, evicted: 0 }
   let eventNow: number | undefined
   let lastSweepAt: number | undefined
+  // Per sensor, the reading rules that select it: valid for one rule set (cleared by replace) and one registry.
+  let plans = new Map<string, SensorPlan>()
+  let plansRegistry: RegistryIndex | undefined
+  // Where a new subject is stepped first, so that one with nothing to keep is never stored.
+  const scratchH = freshHysteresis()
+  const scratchClosure: ClosureState = { closed: false, run: 0, lowSince: null }
+
+  /** The plan of a sensor of `registry`, or undefined for an unknown sensor; a registry reload drops every plan. */
+  function planOf(registry: RegistryIndex, id: string): SensorPlan | undefined {
+    if (registry !== plansRegistry) {
+      plans = new Map()
+      plansRegistry = registry
+    }
+    let plan = plans.get(id)
+    if (plan === undefined) {
+      const sensor = registry.sensor(id)
+      if (sensor === undefined) return undefined
+      plan = sensorPlan(runtimes, sensor)
+      plans.set(id, plan)
+    }
+    return plan
+  }
 
   // Emission
 
-  function emit(out: Condition[], rt: AnyRuntime, subject: string, entry: Entry<unknown>, report: Report, at: number): void {
+  /**
+   * Records a subject's level (and data gap) and says whether it is news against the last condition reported: a
+   * level or data-gap change, or an ETA moved by ETA_UPDATE_MINUTES (`etaMinutes` undefined: the rule has none).
+   */
+  function noteLevel(entry: Entry<unknown>, level: AlertLevel, dataGap: boolean, etaMinutes: number | null | undefined): boolean {
     const prev = entry.emitted
-    const dataGap = report.dataGap ?? false
-    let changed = prev === undefined ? report.level > 0 : report.level !== prev.level || (report.level > 0 && dataGap !== (prev.dataGap ?? false))
-    if (!changed && prev !== undefined && report.level > 0 && report.etaMinutes !== undefined) {
-      const a = report.etaMinutes
+    let changed = prev === undefined ? level > 0 : level !== prev.level || (level > 0 && dataGap !== (prev.dataGap ?? false))
+    if (!changed && prev !== undefined && level > 0 && etaMinutes !== undefined) {
+      const a = etaMinutes
       const b = prev.etaMinutes ?? null
       changed = (a === null) !== (b === null) || (a !== null && b !== null && Math.abs(a - b) >= ETA_UPDATE_MINUTES)
     }
-    entry.level = report.level
+    entry.level = level
     entry.dataGap = dataGap
-    if (!changed) return
-    const condition: Condition = { rule: rt.rule.id, type: rt.rule.type, subject, district: entry.district, segment: entry.segment, at, ...report, dataGap }
+    return changed
+  }
+
+  /** Reports a condition that noteLevel found to be news. */
+  function report(out: Condition[], rt: AnyRuntime, subject: string, entry: Entry<unknown>, r: Report, at: number): void {
+    const condition: Condition = { rule: rt.rule.id, type: rt.rule.type, subject, district: entry.district, segment: entry.segment, at, ...r, dataGap: r.dataGap ?? false }
     entry.emitted = condition
     out.push(condition)
+  }
+
+  function emit(out: Condition[], rt: AnyRuntime, subject: string, entry: Entry<unknown>, r: Report, at: number): void {
+    if (noteLevel(entry, r.level, r.dataGap ?? false, r.etaMinutes)) report(out, rt, subject, entry, r, at)
   }
 
   function entryOf<S>(rt: AnyRuntime, subject: string, place: { district: string; segment: string | null }, init: () => S): Entry<S> {
@@ -304,93 +414,119 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     return r.quality === 'good' || (!goodOnly && r.quality === 'suspect')
   }
 
-  function onReading(out: Condition[], rt: AnyRuntime, sensor: Sensor, r: Reading): void {
-    const place = { district: sensor.district, segment: sensor.segment }
-    const where = sensorLabel(sensor, sensor.id)
+  // Messages are built only when noteLevel says the report is news: most readings change nothing.
+  function onReading(out: Condition[], sr: SensorRule, plan: SensorPlan, r: Reading): void {
+    const rt = sr.rt
     const rule = rt.rule
+    const sensor = plan.sensor
+    const id = sensor.id
     switch (rule.type) {
       case 'threshold': {
-        if (rule.field === undefined) return
-        const raw = r.fields[rule.field]
+        const field = rule.field as string
+        const raw = r.fields[field]
         if (raw === undefined || !Number.isFinite(raw) || !usable(r, rule.goodOnly)) return
-        const existing = rt.subjects.get(sensor.id) as Entry<ThresholdSubject> | undefined
+        const existing = rt.subjects.get(id) as Entry<ThresholdSubject> | undefined
         if (existing !== undefined && r.ts <= existing.s.lastTs) {
           if (r.ts < existing.s.lastTs) stats.late++
           return
         }
-        const levels = resolveLevels(rule.levels, sensor, rule.direction)
+        const levels = sr.levels
         if (levels.length === 0) return
-        const e = existing ?? entryOf<ThresholdSubject>(rt, sensor.id, place, () => ({ h: INITIAL_HYSTERESIS, lastTs: -Infinity }))
-        const step = stepThreshold(rule, e.s.h, datumValue(sensor, rule.field, raw), r.ts, levels, where)
-        e.s = { h: step.state, lastTs: r.ts }
+        const value = datumValue(sensor, field, raw)
+        let e = existing
+        if (e === undefined) {
+          scratchH.level = 0
+          scratchH.since.fill(null)
+          stepHysteresisInPlace(scratchH, value, r.ts, levels, rule.direction, rule.forMs)
+          // A new subject at level 0 with no timer would report nothing and be dropped at once: keep none.
+          if (scratchH.level === 0 && noTimers(scratchH)) return
+          e = entryOf<ThresholdSubject>(rt, id, plan.place, () => ({ h: { level: scratchH.level, since: [...scratchH.since] }, lastTs: r.ts }))
+        } else stepHysteresisInPlace(e.s.h, value, r.ts, levels, rule.direction, rule.forMs)
+        e.s.lastTs = r.ts
         e.at = r.ts
-        emit(out, rt, sensor.id, e, step.report, r.ts)
+        const level = e.s.h.level
+        if (noteLevel(e, level, false, undefined)) report(out, rt, id, e, thresholdReport(rule, value, level, levels, plan.where), r.ts)
         // Nothing pending at level 0: a fresh state is the same, so keep none.
-        if (e.level === 0 && step.state.since.every((x) => x === null)) rt.subjects.delete(sensor.id)
+        if (e.level === 0 && noTimers(e.s.h)) rt.subjects.delete(id)
         return
       }
       case 'rate_of_rise':
       case 'time_to_overflow': {
-        const limit = rule.type === 'time_to_overflow' ? overflowLimit(sensor) : undefined
-        if (rule.type === 'time_to_overflow' && limit === undefined) return
-        const field = rule.type === 'rate_of_rise' ? rule.field : (limit?.field ?? '')
+        const limit = sr.limit
+        const field = rule.type === 'rate_of_rise' ? rule.field : (limit as OverflowLimit).field
         const raw = r.fields[field]
         if (raw === undefined || !Number.isFinite(raw) || !usable(r, rule.goodOnly)) return
-        const e = entryOf<RateSubject>(rt, sensor.id, place, () => ({ h: INITIAL_HYSTERESIS, points: [], lastTs: -Infinity }))
+        const e = entryOf<RateSubject>(rt, id, plan.place, () => ({ h: freshHysteresis(), points: [], lastTs: -Infinity }))
         if (r.ts <= e.s.lastTs) {
           if (r.ts < e.s.lastTs) stats.late++
           return
         }
         const v = limit === undefined ? datumValue(sensor, field, raw) : raw + limit.offset
-        const points = pushPoint(e.s.points, { ts: r.ts, v }, rule.windowMs)
-        e.s = { ...e.s, points, lastTs: r.ts }
+        const points = e.s.points
+        pushPointInPlace(points, { ts: r.ts, v }, rule.windowMs)
+        e.s.lastTs = r.ts
         e.at = r.ts
         if (rule.type === 'rate_of_rise') {
-          const step = stepRateOfRise(rule, e.s.h, points, r.ts, resolveLevels(rule.levels, sensor, 'above'), where)
-          if (step === undefined) return
-          e.s.h = step.state
-          emit(out, rt, sensor.id, e, step.report, r.ts)
+          const rate = ratePerHour(points, rule.windowMs, rule.minPoints)
+          if (rate === undefined) return
+          stepHysteresisInPlace(e.s.h, rate, r.ts, sr.levels, 'above', rule.forMs)
+          const level = e.s.h.level
+          if (noteLevel(e, level, false, undefined)) report(out, rt, id, e, rateOfRiseReport(rule, rate, level, sr.levels, plan.where), r.ts)
         } else if (limit !== undefined) {
-          const step = stepTimeToOverflow(rule, e.s.h, points, r.ts, resolveLevels(rule.levels, sensor, 'below'), limit, where)
-          if (step === undefined) return
-          e.s.h = step.state
-          emit(out, rt, sensor.id, e, step.report, r.ts)
+          const trend = overflowTrend(points, rule, limit)
+          if (trend === undefined) return
+          stepHysteresisInPlace(e.s.h, trend.eta, r.ts, sr.levels, 'below', rule.forMs)
+          const level = e.s.h.level
+          // The ETA only counts while raised (see noteLevel), so it is rounded only then.
+          if (noteLevel(e, level, false, level > 0 ? etaMinutesOf(trend.eta) : undefined)) {
+            report(out, rt, id, e, timeToOverflowReport(trend, level, sr.levels, limit, plan.where), r.ts)
+          }
         }
         return
       }
       case 'sensor_fault': {
-        const e = entryOf<FaultSubject>(rt, sensor.id, place, () => ({ ...INITIAL_FAULT, lastTs: -Infinity }))
+        const e = entryOf<FaultSubject>(rt, id, plan.place, () => ({ level: 0, entries: [], lastTs: -Infinity }))
         if (r.ts < e.s.lastTs && !e.s.entries.some((x) => x.ts === r.ts)) {
           stats.late++
           return
         }
-        const step = stepFault(rule, e.s, r, `${where} (${sensor.id})`)
-        e.s = { ...step.state, lastTs: Math.max(e.s.lastTs, r.ts) }
+        const tally = advanceFault(rule, e.s, r)
+        e.s.lastTs = Math.max(e.s.lastTs, r.ts)
         e.at = Math.max(e.at, r.ts)
-        emit(out, rt, sensor.id, e, step.report, r.ts)
+        if (noteLevel(e, tally.level, false, undefined)) report(out, rt, id, e, faultReport(rule, e.s.entries, tally, plan.whereWithId), r.ts)
         return
       }
       case 'tunnel_closure': {
         const depth = r.fields.depth_cm
         if (depth === undefined || !Number.isFinite(depth) || r.quality === 'bad') return
-        const existing = rt.subjects.get(sensor.id) as Entry<ClosureSubject> | undefined
+        const existing = rt.subjects.get(id) as Entry<ClosureSubject> | undefined
         if (existing !== undefined && r.ts <= existing.s.lastTs) {
           if (r.ts < existing.s.lastTs) stats.late++
           return
         }
-        const e = existing ?? entryOf<ClosureSubject>(rt, sensor.id, place, () => ({ ...INITIAL_CLOSURE, lastTs: -Infinity }))
-        const step = stepClosure(rule, e.s, depth, r.ts, closureCmOf(sensor), where)
-        e.s = { ...step.state, lastTs: r.ts }
+        let e = existing
+        let outcome
+        if (e === undefined) {
+          scratchClosure.closed = false
+          scratchClosure.run = 0
+          scratchClosure.lowSince = null
+          outcome = advanceClosure(rule, scratchClosure, depth, r.ts, sr.closureCm)
+          // Open with nothing counted: a new subject would report nothing and be dropped at once, so keep none.
+          if (!scratchClosure.closed && scratchClosure.run === 0) return
+          e = entryOf<ClosureSubject>(rt, id, plan.place, () => ({ ...scratchClosure, lastTs: r.ts }))
+        } else outcome = advanceClosure(rule, e.s, depth, r.ts, sr.closureCm)
+        e.s.lastTs = r.ts
         e.at = r.ts
-        emit(out, rt, sensor.id, e, step.report, r.ts)
-        if (!step.state.closed && step.state.run === 0) rt.subjects.delete(sensor.id)
+        const level = closureLevel(rule, outcome)
+        if (noteLevel(e, level, false, undefined)) report(out, rt, id, e, closureReport(rule, outcome, e.s, depth, sr.closureCm, plan.where), r.ts)
+        if (!e.s.closed && e.s.run === 0) rt.subjects.delete(id)
         return
       }
       case 'stale': {
-        const e = rt.subjects.get(sensor.id)
+        const e = rt.subjects.get(id)
         if (e === undefined) return
-        if (e.level > 0) emit(out, rt, sensor.id, e, freshReport(sensor), r.ts)
-        rt.subjects.delete(sensor.id)
+        if (e.level > 0) emit(out, rt, id, e, freshReport(sensor), r.ts)
+        rt.subjects.delete(id)
         return
       }
       default:
@@ -426,16 +562,16 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
       const idx = data[rule.index]
       if (idx === null || !selectsSegment(rule.segmentSubjects, segment)) return
       const levels = resolveLevels(rule.levels, undefined, rule.direction)
-      const e = entryOf<ThresholdSubject>(rt, segment.id, place, () => ({ h: INITIAL_HYSTERESIS, lastTs: -Infinity }))
+      const e = entryOf<ThresholdSubject>(rt, segment.id, place, () => ({ h: freshHysteresis(), lastTs: -Infinity }))
       if (eventTime < e.s.lastTs) return
       e.at = Math.max(e.at, eventTime)
       if (idx.value === null) {
         emit(out, rt, segment.id, e, holdThreshold(rule, e.s.h, levels, segment.name), eventTime)
         return
       }
-      const step = stepThreshold(rule, e.s.h, idx.value, eventTime, levels, segment.name)
-      e.s = { h: step.state, lastTs: eventTime }
-      emit(out, rt, segment.id, e, step.report, eventTime)
+      stepHysteresisInPlace(e.s.h, idx.value, eventTime, levels, rule.direction, rule.forMs)
+      e.s.lastTs = eventTime
+      emit(out, rt, segment.id, e, thresholdReport(rule, idx.value, e.s.h.level, levels, segment.name), eventTime)
     }
   }
 
@@ -559,7 +695,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
   // Seeding
 
   function seededState(rule: CompiledRule, level: AlertLevel): unknown {
-    const h: HysteresisState = { ...INITIAL_HYSTERESIS, level }
+    const h = freshHysteresis(level)
     switch (rule.type) {
       case 'index':
         return restoredIndexState(rule, level)
@@ -591,20 +727,23 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     onReadings(readings) {
       const out: Condition[] = []
       const registry = options.registry()
-      const sorted = [...readings].sort((a, b) => a.ts - b.ts)
+      // Ingest hands batches in ts order; only others are copied and sorted.
+      const sorted = inTsOrder(readings) ? readings : [...readings].sort((a, b) => a.ts - b.ts)
       let at = eventNow ?? -Infinity
       for (const r of sorted) {
-        const sensor = registry.sensor(r.sensor)
-        if (sensor === undefined || !Number.isFinite(r.ts)) continue
+        const plan = planOf(registry, r.sensor)
+        if (plan === undefined || !Number.isFinite(r.ts)) continue
+        const sensor = plan.sensor
         eventNow = Math.max(eventNow ?? r.ts, r.ts)
         at = Math.max(at, r.ts)
         const l = live.get(sensor.id)
-        live.set(sensor.id, { receivedAt: Math.max(l?.receivedAt ?? r.receivedAt, r.receivedAt), ts: Math.max(l?.ts ?? r.ts, r.ts) })
-        recordContext(sensor, r)
-        for (const rt of runtimes) {
-          const reading = readingRuleOf(rt.rule)
-          if (reading !== undefined && selectsSensor(reading, sensor)) onReading(out, rt, sensor, r)
+        if (l === undefined) live.set(sensor.id, { receivedAt: r.receivedAt, ts: r.ts })
+        else {
+          l.receivedAt = Math.max(l.receivedAt, r.receivedAt)
+          l.ts = Math.max(l.ts, r.ts)
         }
+        recordContext(sensor, r)
+        for (const sr of plan.rules) onReading(out, sr, plan, r)
       }
       return finish(out, at)
     },
@@ -695,6 +834,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
       compiled = next
       runtimes = fresh
       byId = new Map(runtimes.map((rt) => [rt.rule.id, rt] as const))
+      plans = new Map()
       runComposites(out, at)
       return out
     },
