@@ -153,6 +153,80 @@ describe('bounded state', () => {
   })
 })
 
+describe('which rules read a sensor (worked out once per sensor, rule set and registry)', () => {
+  const byDistrict = (districts: string[]): Rule => ({ ...ponding, id: 'ponding-district', subjects: { kinds: ['ponding_depth'], districts } }) as Rule
+  const tunnelAtClosure: Rule = { id: 'tunnel-closure-depth', type: 'threshold', subjects: { kinds: ['tunnel_depth'] }, field: 'depth_cm', levels: { orange: { raise: { param: 'closureCm' }, reset: { param: 'closureCm', offset: -4 } } } }
+
+  it('a rule added by replace reads a sensor that already reported, one removed stops reading it', () => {
+    const reg = indexRegistry(fixtureRegistry())
+    const engine = createRulesEngine({ rules: set(ponding), registry: () => reg })
+    expect(engine.onReadings([reading(reg, 'PD-1', T0, { depth_cm: 5 })])).toEqual([])
+    const low: Rule = { id: 'ponding-low', type: 'threshold', subjects: { sensors: ['PD-1'] }, field: 'depth_cm', levels: { blue: { raise: 3, reset: 2 } } }
+    expect(engine.replace(set(ponding, low))).toEqual([])
+    expect(engine.onReadings([reading(reg, 'PD-1', T0 + MIN, { depth_cm: 5 })]).map((c) => [c.rule, c.subject, c.level])).toEqual([['ponding-low', 'PD-1', 1]])
+    expect(engine.replace(set(ponding)).map((c) => [c.rule, c.level])).toEqual([['ponding-low', 0]])
+    expect(engine.onReadings([reading(reg, 'PD-1', T0 + 2 * MIN, { depth_cm: 2 }), reading(reg, 'PD-1', T0 + 3 * MIN, { depth_cm: 5 })])).toEqual([])
+  })
+
+  it('a selector widened by replace reads the sensor from its next reading', () => {
+    const reg = indexRegistry(fixtureRegistry())
+    const engine = createRulesEngine({ rules: set(byDistrict(['east'])), registry: () => reg })
+    expect(engine.onReadings([reading(reg, 'PD-1', T0, { depth_cm: 30 })])).toEqual([])
+    engine.replace(set(byDistrict(['east', 'xihu'])))
+    expect(engine.onReadings([reading(reg, 'PD-1', T0 + MIN, { depth_cm: 30 })]).map((c) => [c.rule, c.subject, c.level])).toEqual([['ponding-district', 'PD-1', 3]])
+  })
+
+  it('a registry reload takes effect on the next reading: new params, name and district, and sensors added', () => {
+    const full = fixtureRegistry()
+    let reg = indexRegistry(full)
+    const engine = createRulesEngine({ rules: set(tunnelAtClosure, byDistrict(['east'])), registry: () => reg })
+    expect(engine.onReadings([reading(reg, 'TD-1', T0, { depth_cm: 25 }), reading(reg, 'PD-1', T0, { depth_cm: 30 })])).toEqual([])
+    const moved: Registry = {
+      ...full,
+      segments: [...full.segments, { id: 'zone-2', district: 'east', type: 'drainage', name: 'East zone' }],
+      sensors: [
+        ...full.sensors.map((s) =>
+          s.id === 'TD-1' ? { ...s, name: 'Tunnel One', params: { closureCm: 20 } } : s.id === 'PD-1' ? { ...s, district: 'east', segment: 'zone-2' } : s,
+        ),
+        { ...(full.sensors.find((s) => s.id === 'PD-1') as Registry['sensors'][number]), id: 'PD-9', district: 'east', segment: 'zone-2', name: 'Ponding 9' },
+      ],
+    }
+    const before = reg
+    reg = indexRegistry(moved)
+    const out = engine.onReadings([
+      reading(reg, 'TD-1', T0 + MIN, { depth_cm: 25 }),
+      reading(reg, 'PD-1', T0 + MIN, { depth_cm: 30 }),
+      reading(reg, 'PD-9', T0 + MIN, { depth_cm: 30 }),
+    ])
+    expect(out.map((c) => [c.rule, c.subject, c.level, c.district, c.segment])).toEqual([
+      ['tunnel-closure-depth', 'TD-1', 3, 'xihu', 'zone-1'],
+      ['ponding-district', 'PD-1', 3, 'east', 'zone-2'],
+      ['ponding-district', 'PD-9', 3, 'east', 'zone-2'],
+    ])
+    expect(out[0]?.message).toBe('Depth 25 cm at Tunnel One (orange, >= 20 cm)')
+    // and back: TD-1's closure depth is 27 cm again, so 22 cm is past its reset (23 cm; with 20 cm it would be 16 cm)
+    reg = before
+    expect(engine.onReadings([reading(reg, 'TD-1', T0 + 2 * MIN, { depth_cm: 22 })]).map((c) => [c.rule, c.subject, c.level])).toEqual([['tunnel-closure-depth', 'TD-1', 0]])
+  })
+
+  it('a reported condition never changes afterwards: later readings update the engine’s own state only', () => {
+    const reg = indexRegistry(fixtureRegistry())
+    const fault: Rule = { id: 'sensor-fault', type: 'sensor_fault', consecutiveBad: 2 }
+    const engine = createRulesEngine({ rules: set(ponding, fault), registry: () => reg })
+    const bad = (ts: number): Reading => ({ ...reading(reg, 'PD-1', ts, { depth_cm: 30 }), quality: 'bad', qualityReason: 'spike' })
+    const first = [...engine.onReadings([reading(reg, 'PD-1', T0, { depth_cm: 30 })]), ...engine.onReadings([bad(T0 + MIN), bad(T0 + 2 * MIN)])]
+    const copy = structuredClone(first)
+    const active = engine.active()
+    engine.onReadings([reading(reg, 'PD-1', T0 + 3 * MIN, { depth_cm: 35 }), bad(T0 + 4 * MIN), reading(reg, 'PD-1', T0 + 5 * MIN, { depth_cm: 50 })])
+    expect(first).toEqual(copy)
+    expect(active).toEqual(copy)
+    expect(first.map((c) => [c.rule, c.level])).toEqual([
+      ['ponding-depth', 3],
+      ['sensor-fault', 1],
+    ])
+  })
+})
+
 describe('durationScale', () => {
   it('shortens every duration, for demos and tests', () => {
     const reg = indexRegistry(fixtureRegistry())
