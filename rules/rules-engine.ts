@@ -414,7 +414,8 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     return r.quality === 'good' || (!goodOnly && r.quality === 'suspect')
   }
 
-  // Messages are built only when noteLevel says the report is news: most readings change nothing.
+  // Messages are built only when noteLevel says the report is news: most readings change nothing. Subjects every
+  // reading touches are looked up before entryOf, so no init closure is made per reading.
   function onReading(out: Condition[], sr: SensorRule, plan: SensorPlan, r: Reading): void {
     const rt = sr.rt
     const rule = rt.rule
@@ -456,7 +457,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
         const field = rule.type === 'rate_of_rise' ? rule.field : (limit as OverflowLimit).field
         const raw = r.fields[field]
         if (raw === undefined || !Number.isFinite(raw) || !usable(r, rule.goodOnly)) return
-        const e = entryOf<RateSubject>(rt, id, plan.place, () => ({ h: freshHysteresis(), points: [], lastTs: -Infinity }))
+        const e = (rt.subjects.get(id) as Entry<RateSubject> | undefined) ?? entryOf<RateSubject>(rt, id, plan.place, () => ({ h: freshHysteresis(), points: [], lastTs: -Infinity }))
         if (r.ts <= e.s.lastTs) {
           if (r.ts < e.s.lastTs) stats.late++
           return
@@ -485,7 +486,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
         return
       }
       case 'sensor_fault': {
-        const e = entryOf<FaultSubject>(rt, id, plan.place, () => ({ level: 0, entries: [], lastTs: -Infinity }))
+        const e = (rt.subjects.get(id) as Entry<FaultSubject> | undefined) ?? entryOf<FaultSubject>(rt, id, plan.place, () => ({ level: 0, entries: [], lastTs: -Infinity }))
         if (r.ts < e.s.lastTs && !e.s.entries.some((x) => x.ts === r.ts)) {
           stats.late++
           return
