@@ -6,13 +6,13 @@ import type { RegistryIndex } from '../registry/registry-index.js'
 import { CLEAR_PARAMETERS, type ClearParameter, type ClearValues, type WaterBodyType } from './indices/clear-subscores.js'
 import { clearWaterIndex, type ClearIndex } from './indices/clear-water-index.js'
 import { clearConfidence, clearWindow, clearWindowMs, stationMedian, type StationWindows } from './indices/clear-window.js'
-import { PERSISTENCE_MS } from './indices/corroboration.js'
+import { CORROBORATION_SCORE, PERSISTENCE_MS } from './indices/corroboration.js'
 import { districtClearIndex, type DistrictClearSegment } from './indices/district-clear-index.js'
 import { districtSmoothIndex, type DistrictSmoothZone } from './indices/district-smooth-index.js'
 import type { NullIndex } from './indices/null-index.js'
 import { isRaining, rainTotals } from './indices/rain-totals.js'
-import { MEDIAN_SPAN_MS } from './indices/sensor-value.js'
-import { levelOfBand, SMOOTH_FIELD, type AlertLevel } from './indices/smooth-subscores.js'
+import { MEDIAN_SPAN_MS, sensorValue } from './indices/sensor-value.js'
+import { levelOfBand, SMOOTH_FIELD, smoothScorer, type AlertLevel } from './indices/smooth-subscores.js'
 import { smoothWaterIndex, type SensorSnapshot, type SmoothIndex } from './indices/smooth-water-index.js'
 import type { TimedValue } from './indices/timed-value.js'
 import {
@@ -29,7 +29,7 @@ import {
 } from './index-json.js'
 import { indexSchedule, type IndexTick } from './index-scheduler.js'
 import { indexTopology, type IndexTopology } from './index-topology.js'
-import { createSensorHistory, type SensorRecord } from './sensor-history.js'
+import { createSensorHistory, type HeldReading, type SensorRecord } from './sensor-history.js'
 import { advanceZoneAlert, INITIAL_ZONE_ALERT, resolveZoneAlert, settleZoneAlert, type ZoneAlertState, type ZoneEvaluation } from './zone-alert.js'
 
 const MINUTE = 60_000
@@ -268,6 +268,17 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
 
   // Smooth water (INDICES.md §2)
 
+  /** smoothScorer per registry sensor object, so a snapshot can tell whether the index reads past the sensor's value. */
+  const scorers = new WeakMap<Sensor, ((value: number) => number) | null>()
+  function scorerOf(sensor: Sensor): ((value: number) => number) | undefined {
+    let score = scorers.get(sensor)
+    if (score === undefined) {
+      score = smoothScorer(sensor) ?? null
+      scorers.set(sensor, score)
+    }
+    return score ?? undefined
+  }
+
   function snapshotOf(sensor: Sensor, zone: ZoneRuntime, now: number): SensorSnapshot {
     const lastScore = zone.lastScores.get(sensor.id)
     const base = lastScore !== undefined ? { sensor, lastScore } : { sensor }
@@ -275,9 +286,28 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
     const field = SMOOTH_FIELD[sensor.kind]
     if (rec === undefined || field === undefined) return { ...base, recent: [], stale: false }
     const stale = now - rec.lastReceivedAt > 3 * sensor.intervalS * 1000
+    // A stale sensor's readings are not read (smoothWaterIndex).
+    if (stale) return { ...base, recent: [], stale }
     const horizon = rec.latestTs - valueHorizonMs(sensor)
+    const readings = rec.readings
+    // The sensor's value reads only its last 3 good readings newer than the horizon: the tail back to the third.
+    const tail: TimedValue[] = []
+    let good = 0
+    for (let i = readings.length - 1; i >= 0 && good < 3; i--) {
+      const r = readings[i] as HeldReading
+      if (r.ts <= horizon) break
+      const value = r.fields[field]
+      if (value === undefined) continue
+      tail.push({ ts: r.ts, value, quality: r.quality })
+      if (r.quality === 'good' && Number.isFinite(value)) good++
+    }
+    tail.reverse()
+    // Only a value scoring below 40 makes the index look back further, for the persistence run (corroboration).
+    const value = sensorValue(tail)
+    const score = value === undefined ? undefined : scorerOf(sensor)
+    if (score === undefined || score(value?.value as number) >= CORROBORATION_SCORE) return { ...base, recent: tail, stale }
     const recent: TimedValue[] = []
-    for (const r of rec.readings) {
+    for (const r of readings) {
       const value = r.fields[field]
       if (value === undefined) continue
       // An old good reading still counts for the persistence run, but is no current value of a sensor sending only suspect ones.
