@@ -75,18 +75,47 @@ const QUALITY_OF_RANK: readonly Quality[] = ['good', 'suspect', 'bad']
 const CAPACITY_MISMATCH: QualityResult = { quality: 'suspect', reason: 'capacity_mismatch' }
 const NO_READINGS: readonly Reading[] = Object.freeze([])
 
-/** One field of a sensor with its tests, computed once per registry version; its numbers are in `Plan.lim`. */
+/**
+ * Which tests one field of a sensor gets; its numbers are in `Plan.lim`, so sensors whose fields get the same tests share
+ * one FieldPlan (and one fields array). The limits objects are read again from the sensor only when a test fails.
+ */
 interface FieldPlan {
   name: string
-  limits: FieldLimits | undefined
+  hasLimits: boolean
   perMinute: boolean
   hasFlat: boolean
   flatByCount: boolean
   flatRainOnly: boolean
   flatSuspectResult: QualityResult
   flatBadResult: QualityResult
-  spike: SpikeLimits | undefined
+  hasSpike: boolean
   rate: RateLimit | undefined
+}
+
+/** Shared FieldPlans (without a rate limit) by name and tests, and fields arrays by their FieldPlans; bounded by kinds × tests. */
+const FIELD_PLANS = new Map<string, FieldPlan>()
+const FIELD_LISTS = new Map<string, FieldPlan[]>()
+
+function sharedFields(fields: FieldPlan[]): FieldPlan[] {
+  let listKey = ''
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i] as FieldPlan
+    if (f.rate !== undefined) return fields
+    const key = `${f.name}|${+f.hasLimits}${+f.perMinute}${+f.hasFlat}${+f.flatByCount}${+f.flatRainOnly}${+f.hasSpike}`
+    let shared = FIELD_PLANS.get(key)
+    if (shared === undefined) {
+      shared = f
+      FIELD_PLANS.set(key, f)
+    }
+    fields[i] = shared
+    listKey += key + ';'
+  }
+  let list = FIELD_LISTS.get(listKey)
+  if (list === undefined) {
+    list = fields
+    FIELD_LISTS.set(listKey, list)
+  }
+  return list
 }
 
 // Numbers of field i in Plan.lim at LIM * i + offset. Doubles live in packed arrays, where V8 stores them inline;
@@ -105,6 +134,8 @@ const SPIKE_SUSPECT = 5
 /** A sensor's precomputed tests. */
 interface Plan {
   kind: SensorKind
+  /** The registry's sensor, whose limits the failing tests read; undefined for a sensor missing from it. */
+  sensor: Sensor | undefined
   fields: FieldPlan[]
   lim: number[]
   /** The zone whose gauges decide "raining", or undefined for the district's. */
@@ -122,14 +153,16 @@ interface Plan {
 }
 
 /**
- * A growable ring of (ts, value) pairs, oldest first, interleaved in one Float64Array (off the JS heap): the non-bad
+ * A growable ring of (ts, value) pairs, oldest first, interleaved in one packed double array (doubles stored inline): the non-bad
  * history of one field for the flat-line test. It is trimmed only when full, so a push usually touches one cache
  * line; points older than needed only lengthen a run that already reaches the bad threshold, so they never change a flag.
  */
 class Ring {
-  buf: Float64Array = new Float64Array(16)
+  // Small at first: most sensors of a large registry hold few points; it doubles as a run needs more. A packed double
+  // array, not a Float64Array: as small as this, a typed array's own objects would weigh more than its data.
+  buf: number[] = nans(8)
   /** Capacity in pairs − 1 (capacities are powers of 2). */
-  mask = 7
+  mask = 3
   head = 0
   size = 0
 
@@ -169,7 +202,7 @@ class Ring {
   }
 
   private grow(): void {
-    const buf = new Float64Array(4 * (this.mask + 1))
+    const buf = nans(4 * (this.mask + 1))
     for (let i = 0; i < this.size; i++) {
       buf[2 * i] = this.tsAt(i)
       buf[2 * i + 1] = this.vAt(i)
@@ -180,11 +213,11 @@ class Ring {
   }
 }
 
-/** A packed array of n doubles, all NaN. */
+/** A packed array of n doubles, all NaN, with no spare capacity (push over-allocates; slice copies exactly). */
 function nans(n: number): number[] {
   const a: number[] = []
   for (let i = 0; i < n; i++) a.push(NaN)
-  return a
+  return a.slice()
 }
 
 // Track.num: the latest event time seen (any quality; −Infinity before the first reading), the wall time of the last
@@ -238,14 +271,14 @@ function buildPlan(sensor: Sensor | undefined, kind: SensorKind, hasGauges: (seg
     if (rate !== undefined) hasRate = true
     fields.push({
       name,
-      limits,
+      hasLimits: limits !== undefined,
       perMinute: limits?.perMinute === true,
       hasFlat: flat !== undefined,
       flatByCount: flat?.by === 'count',
       flatRainOnly: flat?.rainOnly === true,
       flatSuspectResult: { quality: 'suspect', reason: `flat:${name}` },
       flatBadResult: { quality: 'bad', reason: `flat:${name}` },
-      spike: limits?.spike,
+      hasSpike: limits?.spike !== undefined,
       rate,
     })
     // Finite bounds, so that ±Infinity still goes to rangeTest, which flags it bad.
@@ -261,8 +294,10 @@ function buildPlan(sensor: Sensor | undefined, kind: SensorKind, hasGauges: (seg
   const segment = sensor?.segment ?? ''
   return {
     kind,
-    fields,
-    lim,
+    sensor,
+    fields: sharedFields(fields),
+    // Exactly sized (push leaves spare capacity).
+    lim: lim.slice(),
     rainZone: rainOnly && hasGauges(segment) ? segment : undefined,
     district: sensor?.district ?? '',
     segment,
@@ -274,10 +309,14 @@ function buildPlan(sensor: Sensor | undefined, kind: SensorKind, hasGauges: (seg
   }
 }
 
+/** The limits of a field that has some (so its plan has a sensor): computed again, only for a failing test. */
+function limitsOf(plan: Plan, f: FieldPlan): FieldLimits {
+  return qualityLimits(plan.sensor as Sensor, f.name) as FieldLimits
+}
+
 function newTrack(plan: Plan, registry: RegistryIndex, now: number): Track {
   const n = plan.fields.length
-  const rings: (Ring | undefined)[] = []
-  for (let i = 0; i < n; i++) rings.push(undefined)
+  const rings: (Ring | undefined)[] = new Array<Ring | undefined>(n).fill(undefined)
   const values = nans(X0 + 2 * n)
   values[LATEST_TS] = -Infinity
   values[SEEN_AT] = now
@@ -319,6 +358,10 @@ export function createQualityStage(options: QualityStageOptions): QualityStage {
   let call = 0
   let gaugesOf: RegistryIndex | undefined
   const gauged = new Map<string, boolean>()
+
+  function planOf(reading: Reading, registry: RegistryIndex): Plan {
+    return buildPlan(registry.sensor(reading.sensor), reading.kind, (segment) => hasGauges(registry, segment), rateLimits, idleMs)
+  }
 
   /** Whether a segment of `registry` has rain gauges, cached per registry version. */
   function hasGauges(registry: RegistryIndex, segment: string): boolean {
@@ -370,8 +413,7 @@ export function createQualityStage(options: QualityStageOptions): QualityStage {
         add(sentinelTest(f.name, value))
         continue
       }
-      const limits = f.limits
-      if (limits === undefined) continue
+      if (!f.hasLimits) continue
       let tested = value
       if (f.perMinute) {
         const latestTs = track.num[LATEST_TS] as number
@@ -379,7 +421,7 @@ export function createQualityStage(options: QualityStageOptions): QualityStage {
         tested = value / (gapMin > 0 ? gapMin : plan.intervalMin)
       }
       const at = LIM * i
-      if (!(tested >= (lim[at + OK_MIN] as number) && tested <= (lim[at + OK_MAX] as number))) add(rangeTest(f.name, tested, limits))
+      if (!(tested >= (lim[at + OK_MIN] as number) && tested <= (lim[at + OK_MAX] as number))) add(rangeTest(f.name, tested, limitsOf(plan, f)))
       if (!inOrder) continue
       if (f.hasFlat) {
         let from = -Infinity
@@ -426,12 +468,12 @@ export function createQualityStage(options: QualityStageOptions): QualityStage {
     const values = track.num
     for (let i = 0; i < n; i++) {
       const f = plan.fields[i] as FieldPlan
-      if (f.spike === undefined) continue
+      if (!f.hasSpike) continue
       const v0 = values[X0 + i] as number
       const v1 = values[X0 + n + i] as number
       const v2 = reading.fields[f.name]
       if (v2 === undefined || Number.isNaN(v0) || Number.isNaN(v1)) continue
-      if (spikeValue(v0, v1, v2) > (plan.lim[LIM * i + SPIKE_SUSPECT] as number)) add(spikeTest(f.name, v0, v1, v2, f.spike))
+      if (spikeValue(v0, v1, v2) > (plan.lim[LIM * i + SPIKE_SUSPECT] as number)) add(spikeTest(f.name, v0, v1, v2, limitsOf(plan, f).spike as SpikeLimits))
     }
   }
 
@@ -499,10 +541,10 @@ export function createQualityStage(options: QualityStageOptions): QualityStage {
   function trackOf(reading: Reading, registry: RegistryIndex, now: number): Track {
     let track = tracks.get(reading.sensor)
     if (track === undefined) {
-      track = newTrack(buildPlan(registry.sensor(reading.sensor), reading.kind, (segment) => hasGauges(registry, segment), rateLimits, idleMs), registry, now)
+      track = newTrack(planOf(reading, registry), registry, now)
       tracks.set(reading.sensor, track)
     } else if (track.registry !== registry) {
-      const plan = buildPlan(registry.sensor(reading.sensor), reading.kind, (segment) => hasGauges(registry, segment), rateLimits, idleMs)
+      const plan = planOf(reading, registry)
       // A sensor that changed kind starts over; otherwise its history stays valid under the new limits.
       if (plan.kind !== track.plan.kind) {
         track = newTrack(plan, registry, now)
