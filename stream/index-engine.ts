@@ -5,7 +5,7 @@ import type { Clock } from '../ports.js'
 import type { RegistryIndex } from '../registry/registry-index.js'
 import { CLEAR_PARAMETERS, type ClearParameter, type ClearValues, type WaterBodyType } from './indices/clear-subscores.js'
 import { clearWaterIndex, type ClearIndex } from './indices/clear-water-index.js'
-import { clearConfidence, clearWindow, clearWindowMs, stationMedian, type StationWindows } from './indices/clear-window.js'
+import { clearConfidence, clearWindow, clearWindowMs, stationMedian, type ClearWindow, type StationWindows } from './indices/clear-window.js'
 import { CORROBORATION_SCORE, PERSISTENCE_MS } from './indices/corroboration.js'
 import { districtClearIndex, type DistrictClearSegment } from './indices/district-clear-index.js'
 import { districtSmoothIndex, type DistrictSmoothZone } from './indices/district-smooth-index.js'
@@ -216,8 +216,26 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
     return silentMs > 3 * sensor.intervalS * 1000 ? rec.latestTs + silentMs : rec.latestTs
   }
 
-  function stationWindow(sensor: Sensor, rec: SensorRecord, parameter: ClearParameter, end: number) {
-    const lastValid = rec.lastValid[parameter]
+  /**
+   * Valid windows of a station by parameter, while its readings, the window end and the sensor are those they were
+   * computed from: a recomputation of the segment then reads them instead of copying the readings again. Invalid
+   * windows are not kept, as they depend on the last valid one.
+   */
+  const validWindows = new WeakMap<SensorRecord, { sensor: Sensor; changes: number; end: number; windows: Partial<Record<ClearParameter, ClearWindow>> }>()
+
+  function stationWindow(sensor: Sensor, rec: SensorRecord, parameter: ClearParameter, end: number): ClearWindow {
+    let cache = validWindows.get(rec)
+    if (cache === undefined || cache.changes !== rec.changes || cache.end !== end || cache.sensor !== sensor) {
+      cache = { sensor, changes: rec.changes, end, windows: {} }
+      validWindows.set(rec, cache)
+    }
+    const cached = cache.windows[parameter]
+    if (cached !== undefined) {
+      const last = rec.lastValid?.[parameter]
+      if (last === undefined || last.ts !== end || last.value !== cached.value) (rec.lastValid ??= {})[parameter] = { value: cached.value as number, ts: end }
+      return cached
+    }
+    const lastValid = rec.lastValid?.[parameter]
     const w = clearWindow({
       parameter,
       readings: history.values(sensor.id, parameter),
@@ -225,7 +243,10 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
       intervalS: sensor.intervalS,
       ...(lastValid !== undefined ? { lastValid } : {}),
     })
-    if (w.valid && w.value !== null) rec.lastValid[parameter] = { value: w.value, ts: end }
+    if (w.valid && w.value !== null) {
+      ;(rec.lastValid ??= {})[parameter] = { value: w.value, ts: end }
+      cache.windows[parameter] = w
+    }
     return w
   }
 
@@ -519,7 +540,15 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
       const topo = topology()
       const touched = new Set<string>()
       const touchedZones = new Set<string>()
-      for (const reading of readings) safely(reading.sensor, () => apply(reading, topo, touched, touchedZones))
+      for (const reading of readings) {
+        // As `safely`, without a closure per reading.
+        try {
+          apply(reading, topo, touched, touchedZones)
+        } catch (err) {
+          stats.errors++
+          log.error({ err, what: reading.sensor }, 'index computation failed')
+        }
+      }
       for (const id of touchedZones) {
         const zone = zones.get(id)
         if (zone?.eventTime !== undefined) setAlert(id, zone, settleZoneAlert(zone.alert, zone.eventTime))

@@ -18,9 +18,11 @@ export interface SensorRecord {
   /** Latest arrival on the wall clock, epoch milliseconds (staleness). */
   lastReceivedAt: number
   /** Readings newer than `latestTs − retention`, sorted by `ts`, one per `ts`. */
-  readonly readings: HeldReading[]
-  /** The last valid clear-water window per parameter, for the `held` rule (INDICES.md §1). */
-  readonly lastValid: Partial<Record<ClearParameter, LastValidWindow>>
+  readings: HeldReading[]
+  /** The last valid clear-water window per parameter, for the `held` rule (INDICES.md §1); created by its first. */
+  lastValid: Partial<Record<ClearParameter, LastValidWindow>> | undefined
+  /** Readings added or replaced so far: a caller's result over `readings` holds while this is unchanged. */
+  changes: number
 }
 
 /** Options of createSensorHistory. */
@@ -66,6 +68,9 @@ function search(readings: readonly HeldReading[], target: number, after = false)
   return lo
 }
 
+/** The readings of a record before its first kept reading (shared, never written). */
+const EMPTY: HeldReading[] = []
+
 /** Creates an empty history; every sensor's readings are bounded by its retention and the hard cap. */
 export function createSensorHistory(options: SensorHistoryOptions): SensorHistory {
   const records = new Map<string, SensorRecord>()
@@ -78,7 +83,7 @@ export function createSensorHistory(options: SensorHistoryOptions): SensorHistor
       eventTime = eventTime === undefined ? reading.ts : Math.max(eventTime, reading.ts)
       let rec = records.get(sensor.id)
       if (rec === undefined) {
-        rec = { latestTs: reading.ts, lastReceivedAt: reading.receivedAt, readings: [], lastValid: {} }
+        rec = { latestTs: reading.ts, lastReceivedAt: reading.receivedAt, readings: EMPTY, lastValid: undefined, changes: 0 }
         records.set(sensor.id, rec)
       }
       // Any data resets staleness, even a reading too old to keep (SPEC §6).
@@ -88,15 +93,27 @@ export function createSensorHistory(options: SensorHistoryOptions): SensorHistor
       if (reading.ts <= horizon) return 'too_old'
       rec.latestTs = latest
       const held: HeldReading = { ts: reading.ts, quality: reading.quality, fields: reading.fields }
-      const list = rec.readings
-      const at = search(list, reading.ts)
+      rec.changes++
+      let list = rec.readings
       let outcome: InsertOutcome = 'added'
-      if (list[at]?.ts === reading.ts) {
-        list[at] = held
-        outcome = 'replaced'
-      } else {
-        list.splice(at, 0, held)
+      if (list === EMPTY) {
+        // Exactly one element to start with (a push would reserve 17): most sensors of a large registry hold few.
+        list = [held]
+        rec.readings = list
         readingCount++
+      } else if (list.length === 0 || (list[list.length - 1] as HeldReading).ts < reading.ts) {
+        // In order, the usual case.
+        list.push(held)
+        readingCount++
+      } else {
+        const at = search(list, reading.ts)
+        if (list[at]?.ts === reading.ts) {
+          list[at] = held
+          outcome = 'replaced'
+        } else {
+          list.splice(at, 0, held)
+          readingCount++
+        }
       }
       const drop = Math.max(search(list, horizon, true), list.length - maxReadings)
       if (drop > 0) {
