@@ -133,59 +133,36 @@ interface ClosureSubject extends ClosureState {
 
 type AnyRuntime = { rule: CompiledRule; subjects: Map<string, Entry<unknown>> }
 
-/** A reading rule as it applies to one sensor, with what it reads of the sensor's params resolved once. */
+/** A reading rule as the sensors it selects share it. */
 interface SensorRule {
   rt: AnyRuntime
-  /** Levels resolved for the sensor (threshold, rate_of_rise, time_to_overflow), else empty. */
-  levels: readonly ResolvedLevel[]
-  /** time_to_overflow: the sensor's limit. */
-  limit: OverflowLimit | undefined
-  /** tunnel_closure: the sensor's closure depth, cm. */
-  closureCm: number
+  /** Levels resolved once when they name no sensor param; undefined: resolved per sensor (threshold levels on params). */
+  levels: readonly ResolvedLevel[] | undefined
 }
 
-/** A sensor of the registry in force and the reading rules that select it, in rule order. */
-interface SensorPlan {
-  sensor: Sensor
-  place: { district: string; segment: string | null }
-  /** The sensor as messages name it. */
-  where: string
-  /** The name and id, as fault messages give it. */
-  whereWithId: string
-  rules: SensorRule[]
-}
+/** The reading rules of a rule set that read a sensor, in rule order; shared by the sensors they select alike. */
+type SensorPlan = readonly SensorRule[]
 
 const NO_LEVELS: readonly ResolvedLevel[] = Object.freeze([])
 
-/** The reading rules of `runtimes` that read `sensor`, with its levels and limits; rules that can never apply to it are left out. */
-function sensorPlan(runtimes: readonly AnyRuntime[], sensor: Sensor): SensorPlan {
-  const where = sensorLabel(sensor, sensor.id)
-  const rules: SensorRule[] = []
-  for (const rt of runtimes) {
-    const rule = readingRuleOf(rt.rule)
-    if (rule === undefined || !selectsSensor(rule, sensor)) continue
-    switch (rule.type) {
-      case 'threshold':
-        if (rule.field === undefined) continue
-        rules.push({ rt, levels: resolveLevels(rule.levels, sensor, rule.direction), limit: undefined, closureCm: 0 })
-        break
-      case 'rate_of_rise':
-        rules.push({ rt, levels: resolveLevels(rule.levels, sensor, 'above'), limit: undefined, closureCm: 0 })
-        break
-      case 'time_to_overflow': {
-        const limit = overflowLimit(sensor)
-        if (limit === undefined) continue
-        rules.push({ rt, levels: resolveLevels(rule.levels, sensor, 'below'), limit, closureCm: 0 })
-        break
-      }
-      case 'tunnel_closure':
-        rules.push({ rt, levels: NO_LEVELS, limit: undefined, closureCm: closureCmOf(sensor) })
-        break
-      default:
-        rules.push({ rt, levels: NO_LEVELS, limit: undefined, closureCm: 0 })
-    }
+/** How a rule's runtime is shared: levels resolved once if they read no sensor param. */
+function sensorRule(rt: AnyRuntime, rule: ReadingRule): SensorRule {
+  if (rule.type === 'threshold') {
+    const constant = rule.levels.every((l) => typeof l.raise === 'number' && typeof l.reset === 'number')
+    return { rt, levels: constant ? resolveLevels(rule.levels, undefined, rule.direction) : undefined }
   }
-  return { sensor, place: { district: sensor.district, segment: sensor.segment }, where, whereWithId: `${where} (${sensor.id})`, rules }
+  if (rule.type === 'rate_of_rise') return { rt, levels: resolveLevels(rule.levels, undefined, 'above') }
+  if (rule.type === 'time_to_overflow') return { rt, levels: resolveLevels(rule.levels, undefined, 'below') }
+  return { rt, levels: NO_LEVELS }
+}
+
+/** Whether the reading rules select by kind alone (no sensors, segments or districts), so sensors of a kind share one plan. */
+function selectsByKindOnly(runtimes: readonly AnyRuntime[]): boolean {
+  for (const rt of runtimes) {
+    const s = readingRuleOf(rt.rule)?.subjects
+    if (s !== undefined && (s.sensors !== undefined || s.segments !== undefined || s.districts !== undefined)) return false
+  }
+  return true
 }
 
 /** Whether readings are already in ts order with finite ts, so sorting them would change nothing. */
@@ -275,27 +252,51 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
   const stats = { late: 0, evicted: 0 }
   let eventNow: number | undefined
   let lastSweepAt: number | undefined
-  // Per sensor, the reading rules that select it: valid for one rule set (cleared by replace) and one registry.
+  // The reading rules that select each sensor, valid for one rule set (cleared by replace) and one registry: keyed
+  // by kind when the rules select by kind alone, else by sensor id; equal plans are one array, rules one object.
   let plans = new Map<string, SensorPlan>()
   let plansRegistry: RegistryIndex | undefined
+  let plansByKind = selectsByKindOnly(runtimes)
+  let sharedPlans = new Map<string, SensorPlan>()
+  let sharedRules = new Map<AnyRuntime, SensorRule>()
   // Where a new subject is stepped first, so that one with nothing to keep is never stored.
   const scratchH = freshHysteresis()
   const scratchClosure: ClosureState = { closed: false, run: 0, lowSince: null }
 
-  /** The plan of a sensor of `registry`, or undefined for an unknown sensor; a registry reload drops every plan. */
-  function planOf(registry: RegistryIndex, id: string): SensorPlan | undefined {
+  /** The plan of a sensor of `registry`; a registry reload drops every plan. */
+  function planOf(registry: RegistryIndex, sensor: Sensor): SensorPlan {
     if (registry !== plansRegistry) {
       plans = new Map()
       plansRegistry = registry
     }
-    let plan = plans.get(id)
+    const key = plansByKind ? sensor.kind : sensor.id
+    let plan = plans.get(key)
     if (plan === undefined) {
-      const sensor = registry.sensor(id)
-      if (sensor === undefined) return undefined
-      plan = sensorPlan(runtimes, sensor)
-      plans.set(id, plan)
+      const rules: SensorRule[] = []
+      let shape = ''
+      for (let i = 0; i < runtimes.length; i++) {
+        const rt = runtimes[i] as AnyRuntime
+        const rule = readingRuleOf(rt.rule)
+        if (rule === undefined || !selectsSensor(rule, sensor)) continue
+        // A rule that can never read anything: a threshold without a field.
+        if (rule.type === 'threshold' && rule.field === undefined) continue
+        let sr = sharedRules.get(rt)
+        if (sr === undefined) sharedRules.set(rt, (sr = sensorRule(rt, rule)))
+        rules.push(sr)
+        shape += `${i},`
+      }
+      plan = sharedPlans.get(shape)
+      if (plan === undefined) sharedPlans.set(shape, (plan = rules))
+      plans.set(key, plan)
     }
     return plan
+  }
+
+  function resetPlans(): void {
+    plans = new Map()
+    plansByKind = selectsByKindOnly(runtimes)
+    sharedPlans = new Map()
+    sharedRules = new Map()
   }
 
   // Emission
@@ -416,10 +417,9 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
 
   // Messages are built only when noteLevel says the report is news: most readings change nothing. Subjects every
   // reading touches are looked up before entryOf, so no init closure is made per reading.
-  function onReading(out: Condition[], sr: SensorRule, plan: SensorPlan, r: Reading): void {
+  function onReading(out: Condition[], sr: SensorRule, sensor: Sensor, r: Reading): void {
     const rt = sr.rt
     const rule = rt.rule
-    const sensor = plan.sensor
     const id = sensor.id
     switch (rule.type) {
       case 'threshold': {
@@ -431,7 +431,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
           if (r.ts < existing.s.lastTs) stats.late++
           return
         }
-        const levels = sr.levels
+        const levels = sr.levels ?? resolveLevels(rule.levels, sensor, rule.direction)
         if (levels.length === 0) return
         const value = datumValue(sensor, field, raw)
         let e = existing
@@ -441,23 +441,25 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
           stepHysteresisInPlace(scratchH, value, r.ts, levels, rule.direction, rule.forMs)
           // A new subject at level 0 with no timer would report nothing and be dropped at once: keep none.
           if (scratchH.level === 0 && noTimers(scratchH)) return
-          e = entryOf<ThresholdSubject>(rt, id, plan.place, () => ({ h: { level: scratchH.level, since: [...scratchH.since] }, lastTs: r.ts }))
+          e = entryOf<ThresholdSubject>(rt, id, sensor, () => ({ h: { level: scratchH.level, since: [...scratchH.since] }, lastTs: r.ts }))
         } else stepHysteresisInPlace(e.s.h, value, r.ts, levels, rule.direction, rule.forMs)
         e.s.lastTs = r.ts
         e.at = r.ts
         const level = e.s.h.level
-        if (noteLevel(e, level, false, undefined)) report(out, rt, id, e, thresholdReport(rule, value, level, levels, plan.where), r.ts)
+        if (noteLevel(e, level, false, undefined)) report(out, rt, id, e, thresholdReport(rule, value, level, levels, sensorLabel(sensor, id)), r.ts)
         // Nothing pending at level 0: a fresh state is the same, so keep none.
         if (e.level === 0 && noTimers(e.s.h)) rt.subjects.delete(id)
         return
       }
       case 'rate_of_rise':
       case 'time_to_overflow': {
-        const limit = sr.limit
+        const limit = rule.type === 'time_to_overflow' ? overflowLimit(sensor) : undefined
+        if (rule.type === 'time_to_overflow' && limit === undefined) return
         const field = rule.type === 'rate_of_rise' ? rule.field : (limit as OverflowLimit).field
+        const levels = sr.levels as readonly ResolvedLevel[]
         const raw = r.fields[field]
         if (raw === undefined || !Number.isFinite(raw) || !usable(r, rule.goodOnly)) return
-        const e = (rt.subjects.get(id) as Entry<RateSubject> | undefined) ?? entryOf<RateSubject>(rt, id, plan.place, () => ({ h: freshHysteresis(), points: [], lastTs: -Infinity }))
+        const e = (rt.subjects.get(id) as Entry<RateSubject> | undefined) ?? entryOf<RateSubject>(rt, id, sensor, () => ({ h: freshHysteresis(), points: [], lastTs: -Infinity }))
         if (r.ts <= e.s.lastTs) {
           if (r.ts < e.s.lastTs) stats.late++
           return
@@ -470,23 +472,23 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
         if (rule.type === 'rate_of_rise') {
           const rate = ratePerHour(points, rule.windowMs, rule.minPoints)
           if (rate === undefined) return
-          stepHysteresisInPlace(e.s.h, rate, r.ts, sr.levels, 'above', rule.forMs)
+          stepHysteresisInPlace(e.s.h, rate, r.ts, levels, 'above', rule.forMs)
           const level = e.s.h.level
-          if (noteLevel(e, level, false, undefined)) report(out, rt, id, e, rateOfRiseReport(rule, rate, level, sr.levels, plan.where), r.ts)
+          if (noteLevel(e, level, false, undefined)) report(out, rt, id, e, rateOfRiseReport(rule, rate, level, levels, sensorLabel(sensor, id)), r.ts)
         } else if (limit !== undefined) {
           const trend = overflowTrend(points, rule, limit)
           if (trend === undefined) return
-          stepHysteresisInPlace(e.s.h, trend.eta, r.ts, sr.levels, 'below', rule.forMs)
+          stepHysteresisInPlace(e.s.h, trend.eta, r.ts, levels, 'below', rule.forMs)
           const level = e.s.h.level
           // The ETA only counts while raised (see noteLevel), so it is rounded only then.
           if (noteLevel(e, level, false, level > 0 ? etaMinutesOf(trend.eta) : undefined)) {
-            report(out, rt, id, e, timeToOverflowReport(trend, level, sr.levels, limit, plan.where), r.ts)
+            report(out, rt, id, e, timeToOverflowReport(trend, level, levels, limit, sensorLabel(sensor, id)), r.ts)
           }
         }
         return
       }
       case 'sensor_fault': {
-        const e = (rt.subjects.get(id) as Entry<FaultSubject> | undefined) ?? entryOf<FaultSubject>(rt, id, plan.place, () => ({ level: 0, entries: [], lastTs: -Infinity }))
+        const e = (rt.subjects.get(id) as Entry<FaultSubject> | undefined) ?? entryOf<FaultSubject>(rt, id, sensor, () => ({ level: 0, entries: [], lastTs: -Infinity }))
         if (r.ts < e.s.lastTs && !e.s.entries.some((x) => x.ts === r.ts)) {
           stats.late++
           return
@@ -494,7 +496,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
         const tally = advanceFault(rule, e.s, r)
         e.s.lastTs = Math.max(e.s.lastTs, r.ts)
         e.at = Math.max(e.at, r.ts)
-        if (noteLevel(e, tally.level, false, undefined)) report(out, rt, id, e, faultReport(rule, e.s.entries, tally, plan.whereWithId), r.ts)
+        if (noteLevel(e, tally.level, false, undefined)) report(out, rt, id, e, faultReport(rule, e.s.entries, tally, `${sensorLabel(sensor, id)} (${id})`), r.ts)
         return
       }
       case 'tunnel_closure': {
@@ -505,21 +507,22 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
           if (r.ts < existing.s.lastTs) stats.late++
           return
         }
+        const closureCm = closureCmOf(sensor)
         let e = existing
         let outcome
         if (e === undefined) {
           scratchClosure.closed = false
           scratchClosure.run = 0
           scratchClosure.lowSince = null
-          outcome = advanceClosure(rule, scratchClosure, depth, r.ts, sr.closureCm)
+          outcome = advanceClosure(rule, scratchClosure, depth, r.ts, closureCm)
           // Open with nothing counted: a new subject would report nothing and be dropped at once, so keep none.
           if (!scratchClosure.closed && scratchClosure.run === 0) return
-          e = entryOf<ClosureSubject>(rt, id, plan.place, () => ({ ...scratchClosure, lastTs: r.ts }))
-        } else outcome = advanceClosure(rule, e.s, depth, r.ts, sr.closureCm)
+          e = entryOf<ClosureSubject>(rt, id, sensor, () => ({ ...scratchClosure, lastTs: r.ts }))
+        } else outcome = advanceClosure(rule, e.s, depth, r.ts, closureCm)
         e.s.lastTs = r.ts
         e.at = r.ts
         const level = closureLevel(rule, outcome)
-        if (noteLevel(e, level, false, undefined)) report(out, rt, id, e, closureReport(rule, outcome, e.s, depth, sr.closureCm, plan.where), r.ts)
+        if (noteLevel(e, level, false, undefined)) report(out, rt, id, e, closureReport(rule, outcome, e.s, depth, closureCm, sensorLabel(sensor, id)), r.ts)
         if (!e.s.closed && e.s.run === 0) rt.subjects.delete(id)
         return
       }
@@ -732,9 +735,8 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
       const sorted = inTsOrder(readings) ? readings : [...readings].sort((a, b) => a.ts - b.ts)
       let at = eventNow ?? -Infinity
       for (const r of sorted) {
-        const plan = planOf(registry, r.sensor)
-        if (plan === undefined || !Number.isFinite(r.ts)) continue
-        const sensor = plan.sensor
+        const sensor = registry.sensor(r.sensor)
+        if (sensor === undefined || !Number.isFinite(r.ts)) continue
         eventNow = Math.max(eventNow ?? r.ts, r.ts)
         at = Math.max(at, r.ts)
         const l = live.get(sensor.id)
@@ -744,7 +746,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
           l.ts = Math.max(l.ts, r.ts)
         }
         recordContext(sensor, r)
-        for (const sr of plan.rules) onReading(out, sr, plan, r)
+        for (const sr of planOf(registry, sensor)) onReading(out, sr, sensor, r)
       }
       return finish(out, at)
     },
@@ -835,7 +837,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
       compiled = next
       runtimes = fresh
       byId = new Map(runtimes.map((rt) => [rt.rule.id, rt] as const))
-      plans = new Map()
+      resetPlans()
       runComposites(out, at)
       return out
     },

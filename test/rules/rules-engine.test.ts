@@ -209,6 +209,15 @@ describe('which rules read a sensor (worked out once per sensor, rule set and re
     expect(engine.onReadings([reading(reg, 'TD-1', T0 + 2 * MIN, { depth_cm: 22 })]).map((c) => [c.rule, c.subject, c.level])).toEqual([['tunnel-closure-depth', 'TD-1', 0]])
   })
 
+  it('rules that select by kind alone follow a sensor whose kind changed in a registry reload', () => {
+    const full = fixtureRegistry()
+    let reg = indexRegistry(full)
+    const engine = createRulesEngine({ rules: set(ponding, tunnel), registry: () => reg })
+    expect(engine.onReadings([reading(reg, 'PD-1', T0, { depth_cm: 20 })]).map((c) => [c.rule, c.subject, c.level])).toEqual([['ponding-depth', 'PD-1', 2]])
+    reg = indexRegistry({ ...full, sensors: full.sensors.map((s) => (s.id === 'PD-1' ? { ...s, kind: 'tunnel_depth' as const } : s)) })
+    expect(engine.onReadings([reading(reg, 'PD-1', T0 + MIN, { depth_cm: 30 })]).map((c) => [c.rule, c.subject, c.level])).toEqual([['tunnel-depth', 'PD-1', 3]])
+  })
+
   it('a reported condition never changes afterwards: later readings update the engine’s own state only', () => {
     const reg = indexRegistry(fixtureRegistry())
     const fault: Rule = { id: 'sensor-fault', type: 'sensor_fault', consecutiveBad: 2 }
