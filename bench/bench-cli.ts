@@ -10,6 +10,7 @@ separate processes and measures, in one run:
   - ingest only (writer paused, log on) and end to end with zero loss (count in
     InfluxDB = count published): single readings at QoS 0 and 1, gateway batches of 100
   - publish-to-websocket latency p50/p99 at 5,000 messages/s
+  - memory over a soak at 80 % of the sustained rate (full run: 10 minutes)
   - peak RSS, and peak RSS with a registry of 100,000 sensors
   - CPU per 1,000 readings
   - the naive baseline: an mqtt.js subscriber writing each reading with the influx client
@@ -19,7 +20,9 @@ Options:
   --quick            short phases; the whole run within 2 minutes
   --copies N         districts in the throughput registry, 405 sensors each (default 25)
   --publishers N     simulator processes for single-reading phases (default 2)
-  --phases LIST      comma list of influx, ingest, e2e, latency, big, baseline (default all)
+  --phases LIST      comma list of influx, ingest, e2e, latency, soak, big, baseline (default all)
+  --soak S           seconds of the memory soak at 80 % of the end-to-end QoS 1 rate
+                     (default 600 in the full run; --quick skips it)
   --cpu-prof DIR     write V8 CPU profiles of the engines to DIR (node --cpu-prof)
   --help             this text
 `
@@ -50,6 +53,9 @@ export function benchTable(result: BenchResult): string {
   rows.push(['engine / baseline at QoS 1', Number.isFinite(times) ? `${times.toFixed(1)} x` : '-', '', '>= 5 x', yes(times >= 5)])
   rows.push(['latency p50 at 5,000 msg/s, ms', fmt(e.latencyMs.p50), '', '', ''])
   rows.push(['latency p99 at 5,000 msg/s, ms', fmt(e.latencyMs.p99), '', '<= 50', yes(e.latencyMs.p99 <= 50)])
+  if (e.soak !== null) {
+    rows.push([`memory over a ${Math.round(e.soak.seconds)} s soak at ${e.soak.ratePerS} msg/s, MB`, `${e.soak.rssFirstMb} -> ${e.soak.rssLastMb}`, `${e.soak.slopeMbPerMin} MB/min`, 'flat', yes(e.soak.flat)])
+  }
   rows.push(['peak RSS, MB', fmt(e.rssMb), '', '', ''])
   rows.push(['peak RSS with 100,000 sensors, MB', fmt(e.rssMb100kSensors), '', '<= 512', yes(e.rssMb100kSensors > 0 && e.rssMb100kSensors <= 512)])
   rows.push(['engine CPU per 1,000 readings, ms', String(e.cpuMsPer1kReadings), `baseline ${s.baseline.cpuMsPer1kReadings}`, '', ''])
@@ -75,6 +81,7 @@ export async function benchCli(argv: string[]): Promise<number> {
         copies: { type: 'string' },
         publishers: { type: 'string' },
         phases: { type: 'string' },
+        soak: { type: 'string' },
         'cpu-prof': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -95,14 +102,17 @@ export async function benchCli(argv: string[]): Promise<number> {
   }
   let copies: number | undefined
   let publishers: number | undefined
+  let soakS: number | undefined
   try {
     copies = integer('copies', values.copies)
     publishers = integer('publishers', values.publishers)
+    soakS = integer('soak', values.soak)
   } catch (err) {
     process.stderr.write(`citywater bench: ${(err as Error).message}\n`)
     return 2
   }
-  const profile = values.smoke === true ? BENCH_PROFILES.smoke : values.quick === true ? BENCH_PROFILES.quick : BENCH_PROFILES.full
+  const base = values.smoke === true ? BENCH_PROFILES.smoke : values.quick === true ? BENCH_PROFILES.quick : BENCH_PROFILES.full
+  const profile = soakS === undefined ? base : { ...base, soakS }
   const started = Date.now()
   const result = await runBench({
     profile,

@@ -24,13 +24,15 @@ export interface BenchProfile {
   bigCopies: number
   /** Readings per sensor sent to the 100k-sensor engine. */
   bigReadingsPerSensor: number
+  /** Wall-clock seconds of the memory soak at 80 % of the end-to-end QoS 1 rate; 0 skips it. */
+  soakS: number
 }
 
 /** The profiles `--smoke`, `--quick` and the full run use. */
 export const BENCH_PROFILES = {
-  smoke: { windowS: 1, influxPoints: 20_000, latencyS: 2, baselineEventS: 1, bigCopies: 5, bigReadingsPerSensor: 1 },
-  quick: { windowS: 2.5, influxPoints: 250_000, latencyS: 4, baselineEventS: 2, bigCopies: 247, bigReadingsPerSensor: 1 },
-  full: { windowS: 20, influxPoints: 2_000_000, latencyS: 30, baselineEventS: 10, bigCopies: 247, bigReadingsPerSensor: 5 },
+  smoke: { windowS: 1, influxPoints: 20_000, latencyS: 2, baselineEventS: 1, bigCopies: 5, bigReadingsPerSensor: 1, soakS: 3 },
+  quick: { windowS: 2.5, influxPoints: 250_000, latencyS: 4, baselineEventS: 2, bigCopies: 247, bigReadingsPerSensor: 1, soakS: 0 },
+  full: { windowS: 20, influxPoints: 2_000_000, latencyS: 30, baselineEventS: 10, bigCopies: 247, bigReadingsPerSensor: 5, soakS: 600 },
 } as const satisfies Record<string, BenchProfile>
 
 /** Options of one benchmark run. */
@@ -44,13 +46,41 @@ export interface BenchOptions {
   wsClients?: number
   /** Directory for `--cpu-prof` profiles of the engines; unset: no profiling. */
   profileDir?: string
-  /** Phases to run (default all): influx, ingest, e2e, latency, big, baseline. */
+  /** Phases to run (default all): influx, ingest, e2e, latency, soak, big, baseline. */
   phases?: ReadonlySet<string>
   /** Progress lines (stderr). */
   log: (line: string) => void
 }
 
 type Mode = 'qos0' | 'qos1' | 'batched'
+
+/** The memory soak: RSS sampled while the engine takes a steady load, and whether it stays flat. */
+export interface SoakResult {
+  seconds: number
+  /** Offered messages per second (80 % of the end-to-end QoS 1 rate). */
+  ratePerS: number
+  readings: number
+  rssFirstMb: number
+  rssLastMb: number
+  /** Least-squares slope of RSS over the soak after its first fifth (warm-up), MB per minute. */
+  slopeMbPerMin: number
+  /** The slope over the measured span adds at most max(5 % of the mean RSS, 20 MB). */
+  flat: boolean
+}
+
+/** Least-squares slope and flatness of RSS samples `[seconds, MB]`, the first fifth (warm-up) left out. */
+export function rssTrend(samples: readonly (readonly [number, number])[]): { slopeMbPerMin: number; flat: boolean } {
+  const measured = samples.slice(Math.floor(samples.length / 5))
+  if (measured.length < 2) return { slopeMbPerMin: 0, flat: true }
+  const n = measured.length
+  const mx = measured.reduce((a, [x]) => a + x, 0) / n
+  const my = measured.reduce((a, [, y]) => a + y, 0) / n
+  const sxx = measured.reduce((a, [x]) => a + (x - mx) ** 2, 0)
+  const sxy = measured.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0)
+  const slopePerS = sxx === 0 ? 0 : sxy / sxx
+  const span = (measured[n - 1] as readonly [number, number])[0] - (measured[0] as readonly [number, number])[0]
+  return { slopeMbPerMin: Number((slopePerS * 60).toFixed(2)), flat: slopePerS * span <= Math.max(0.05 * my, 20) }
+}
 
 /** One throughput measurement. */
 export interface PhaseResult {
@@ -78,6 +108,8 @@ export interface BenchResult {
       batched: number
       ingestOnly: { qos0: number; qos1: number; batched: number }
       latencyMs: { p50: number; p99: number }
+      /** The memory soak (full run only; null when skipped). */
+      soak: SoakResult | null
       rssMb: number
       rssMb100kSensors: number
       cpuMsPer1kReadings: number
@@ -198,7 +230,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         if (line === undefined) throw new Error(`benchmark: a publisher printed no summary: ${s.stderr()}`)
         summaries.push(line as unknown as SimulatorSummary)
       }
-      const to = Math.max(...summaries.map((s) => s.lastTs ?? start)) + 1
+      const to = Math.max(start, ...summaries.map((s) => s.lastTs ?? start)) + 1
       nextStart = to + 1000
       return { summaries, from: start, to }
     }
@@ -268,10 +300,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     // 3. End to end, with websocket clients subscribed to everything, then the latency at a fixed rate.
     const endToEnd = { qos0: 0, qos1: 0, batched: 0 }
     let latency = { p50: Number.NaN, p99: Number.NaN }
+    let soak: SoakResult | null = null
     let rssMb = 0
     let e2eCpu = 0
     let zeroLoss = true
-    if (want('e2e') || want('latency')) {
+    if (want('e2e') || want('latency') || want('soak')) {
       log('end to end')
       const db = 'citywater'
       const engine = await startBenchEngine({ registry: registryFile, influxUrl, influxDb: db, nodeArgs: nodeArgs('engine-end-to-end') })
@@ -298,6 +331,39 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
           const line = await probe.line((l) => 'p99' in l, (profile.latencyS + 60) * 1000, 'latency probe')
           latency = { p50: line.p50 as number, p99: line.p99 as number }
           log(`latency: p50 ${latency.p50} ms, p99 ${latency.p99} ms (${String(line.received)} of ${String(line.sent)} readings seen)`)
+        }
+        if (want('soak') && profile.soakS > 0) {
+          // 80 % of the sustained end-to-end QoS 1 rate, one publisher, the websocket clients still subscribed.
+          const ratePerS = Math.max(100, Math.round(0.8 * (endToEnd.qos1 > 0 ? endToEnd.qos1 : 2500)))
+          // Start from a drained engine, so the publisher's first reading is told apart from the latency backlog.
+          await until(async () => ((await engine.metrics()).get('citywater_influx_backlog_points') === 0 ? true : undefined), 'the engine draining before the soak', 300_000, 200)
+          log(`memory soak: ${profile.soakS} s at ${ratePerS.toLocaleString('en-US')} messages/s`)
+          const t0 = Date.now()
+          const samples: [number, number][] = []
+          const sample = (): void => {
+            const rss = engine.stats()?.rssMb
+            if (rss !== undefined) samples.push([(Date.now() - t0) / 1000, rss])
+          }
+          sample()
+          const sampler = setInterval(sample, Math.max(250, (profile.soakS * 1000) / 120))
+          let summaries: SimulatorSummary[]
+          try {
+            const accepted = async (): Promise<number> => (await engine.metrics()).get('citywater_readings_accepted_total') ?? 0
+            ;({ summaries } = await drive({ mqttUrl: engine.mqttUrl, seen: accepted }, 'qos1', 1, profile.soakS, ['--rate', String(ratePerS)]))
+          } finally {
+            clearInterval(sampler)
+          }
+          sample()
+          const trend = rssTrend(samples)
+          soak = {
+            seconds: Number(((Date.now() - t0) / 1000).toFixed(1)),
+            ratePerS,
+            readings: summaries.reduce((n, x) => n + x.readings, 0),
+            rssFirstMb: Math.round(samples[0]?.[1] ?? 0),
+            rssLastMb: Math.round(samples[samples.length - 1]?.[1] ?? 0),
+            ...trend,
+          }
+          log(`memory soak: RSS ${soak.rssFirstMb} -> ${soak.rssLastMb} MB, ${soak.slopeMbPerMin} MB/min, ${soak.flat ? 'flat' : 'GROWING'}`)
         }
         await clients.stop()
         rssMb = Math.round(engine.stats()?.peakRssMb ?? 0)
@@ -369,7 +435,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       summary: {
         machine: { ...machineInfo(), influxdb: influxVersion },
         influxAlone: { pointsPerS: influxAlone },
-        engine: { ...endToEnd, ingestOnly, latencyMs: latency, rssMb, rssMb100kSensors: rss100k, cpuMsPer1kReadings: e2eCpu, zeroLoss },
+        engine: { ...endToEnd, ingestOnly, latencyMs: latency, soak, rssMb, rssMb100kSensors: rss100k, cpuMsPer1kReadings: e2eCpu, zeroLoss },
         baseline,
       },
       phases,

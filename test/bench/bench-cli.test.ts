@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { rssTrend } from '../../bench/run-bench.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -18,11 +19,20 @@ function bench(args: string[]): Promise<{ code: number | null; stdout: string; s
 
 const positive = expect.any(Number)
 
+describe('rssTrend', () => {
+  it('calls a steady RSS flat and a leak growing, ignoring the warm-up fifth', () => {
+    const steady = Array.from({ length: 60 }, (_, i) => [i * 10, i < 12 ? 200 + i * 10 : 330 + (i % 3)] as const)
+    expect(rssTrend(steady).flat).toBe(true)
+    const leak = Array.from({ length: 60 }, (_, i) => [i * 10, 300 + i * 2] as const)
+    expect(rssTrend(leak)).toEqual({ slopeMbPerMin: 12, flat: false })
+  })
+})
+
 describe('citywater bench', () => {
   it('prints its options on --help', async () => {
     const { code, stdout } = await bench(['--help'])
     expect(code).toBe(0)
-    for (const option of ['--quick', '--phases', '--cpu-prof']) expect(stdout).toContain(option)
+    for (const option of ['--quick', '--phases', '--soak', '--cpu-prof']) expect(stdout).toContain(option)
   })
 
   it('runs every phase and prints a table, then the JSON summary of the issue as its last line', async () => {
@@ -40,6 +50,7 @@ describe('citywater bench', () => {
         batched: positive,
         ingestOnly: { qos0: positive, qos1: positive, batched: positive },
         latencyMs: { p50: positive, p99: positive },
+        soak: { seconds: positive, ratePerS: positive, readings: positive, rssFirstMb: positive, rssLastMb: positive, slopeMbPerMin: expect.any(Number), flat: expect.any(Boolean) },
         rssMb: positive,
         rssMb100kSensors: positive,
       },
