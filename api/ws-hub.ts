@@ -10,6 +10,9 @@ export const CHANNELS = ['indices', 'alerts', 'parking', 'readings'] as const
 export type Channel = (typeof CHANNELS)[number]
 export type EventType = 'index' | 'alert' | 'parking' | 'reading'
 
+/** Bytes corked for one client above which they are written at once, before the turn ends. */
+const CORK_FLUSH_BYTES = 65_536
+
 const CHANNEL_OF: Record<EventType, Channel> = { index: 'indices', alert: 'alerts', parking: 'parking', reading: 'readings' }
 
 /** An engine event as the hub receives it. */
@@ -179,6 +182,12 @@ export function createWsHub(options: WsHubOptions): WsHub {
   function send(client: Client, frame: string): void {
     if (client.corked === undefined) cork(client)
     client.socket.send(frame, onSent)
+    // A large burst goes out in writes of this size, so corked bytes never make a fast client look slow (bufferedAmount).
+    const raw = client.corked
+    if (raw !== undefined && raw.writableLength >= CORK_FLUSH_BYTES) {
+      raw.uncork()
+      client.corked = undefined
+    }
   }
 
   function drain(client: Client): void {

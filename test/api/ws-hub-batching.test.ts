@@ -143,6 +143,18 @@ describe('websocket hub batching', () => {
     expect(raw.writableCorked).toBe(0)
   })
 
+  it('writes a burst at once when its corked bytes reach 64 KiB, without waiting for the turn to end', async () => {
+    const { hub, server, connect } = await serve()
+    const client = await subscribed(connect)
+    const raw = (server[0] as unknown as { _socket: Duplex })._socket
+    hub.publish({ type: 'index', key: 'river-1', district: 'xihu', data: { text: 'x'.repeat(70_000) } })
+    expect(raw.writableCorked).toBe(0)
+    hub.publishReading(base)
+    expect(raw.writableCorked).toBeGreaterThan(0)
+    await client.until((f) => f.includes('"seq":2'))
+    expect(client.raw.slice(1).map((f) => frameOf(f).seq)).toEqual([1, 2])
+  })
+
   it('delivers every frame of bursts to every client, in seq order, alerts among readings', async () => {
     const { hub, connect } = await serve()
     const clients = [await subscribed(connect), await subscribed(connect), await subscribed(connect)]
