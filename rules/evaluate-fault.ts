@@ -23,6 +23,10 @@ export const INITIAL_FAULT: Readonly<FaultState> = Object.freeze({ level: 0, ent
 export interface MutableFaultState {
   level: AlertLevel
   entries: FaultEntry[]
+  /** Bad entries among `entries`, kept by advanceFault (counted when absent). */
+  badCount?: number
+  /** Length of the trailing run of entries alike, all bad or all not, kept by advanceFault (counted when absent). */
+  run?: number
 }
 
 /** What one step of the fault rule found, besides the level: what its message and value are made of. */
@@ -42,6 +46,18 @@ function trailing(entries: readonly FaultEntry[], bad: boolean): number {
   return n
 }
 
+function countBad(entries: readonly FaultEntry[]): number {
+  let n = 0
+  for (const e of entries) if (e.bad) n++
+  return n
+}
+
+/** The trailing run of entries alike: how many of the last are bad when the last is, else how many are not. */
+function trailingRun(entries: readonly FaultEntry[]): number {
+  const last = entries[entries.length - 1]
+  return last === undefined ? 0 : trailing(entries, last.bad)
+}
+
 /**
  * One reading through the fault rule: raised after `consecutiveBad` bad readings in a row or a bad share at or above
  * `badShare.share` over its window; cleared after `resetGood` non-bad readings in a row with the share back below.
@@ -59,14 +75,25 @@ export function advanceFault(rule: CompiledSensorFault, state: MutableFaultState
   const entry: FaultEntry = { ts: reading.ts, bad, reason: reading.qualityReason }
   const keep = Math.max(rule.consecutiveBad, rule.resetGood)
   const entries = state.entries
+  // Counts kept across steps, so a step costs the entries it adds and drops, not the whole window.
+  let badCount = state.badCount ?? countBad(entries)
+  let run = state.run ?? trailingRun(entries)
   const last = entries[entries.length - 1]
-  if (last === undefined || last.ts < reading.ts) entries.push(entry)
-  else {
+  if (last === undefined || last.ts < reading.ts) {
+    entries.push(entry)
+    if (bad) badCount++
+    run = last !== undefined && last.bad === bad ? run + 1 : 1
+  } else {
     // A re-flag replaces the reading of its ts; a late one goes to its place.
     let i = entries.length
     while (i > 0 && (entries[i - 1] as FaultEntry).ts > reading.ts) i--
-    if (i > 0 && (entries[i - 1] as FaultEntry).ts === reading.ts) entries[i - 1] = entry
-    else entries.splice(i, 0, entry)
+    const same = i > 0 ? (entries[i - 1] as FaultEntry) : undefined
+    if (same !== undefined && same.ts === reading.ts) {
+      if (same.bad) badCount--
+      entries[i - 1] = entry
+    } else entries.splice(i, 0, entry)
+    if (bad) badCount++
+    run = trailingRun(entries)
   }
   const latest = (entries[entries.length - 1] as FaultEntry).ts
   const start = rule.badShare === undefined ? -Infinity : latest - rule.badShare.windowMs
@@ -74,19 +101,25 @@ export function advanceFault(rule: CompiledSensorFault, state: MutableFaultState
   let first = 0
   while (first < entries.length && (entries[first] as FaultEntry).ts < start) first++
   const drop = Math.min(first, Math.max(0, entries.length - keep))
+  for (let i = 0; i < drop; i++) if ((entries[i] as FaultEntry).bad) badCount--
   if (drop > 0) entries.splice(0, drop)
+  // The trailing run lies within what is left.
+  if (run > entries.length) run = entries.length
   let inWindow = 0
   let badInWindow = 0
   if (rule.badShare !== undefined) {
-    for (let i = first - drop; i < entries.length; i++) {
-      inWindow++
-      if ((entries[i] as FaultEntry).bad) badInWindow++
-    }
+    const from = first - drop
+    inWindow = entries.length - from
+    badInWindow = badCount
+    for (let i = 0; i < from; i++) if ((entries[i] as FaultEntry).bad) badInWindow--
   }
+  state.badCount = badCount
+  state.run = run
   const share = inWindow === 0 ? 0 : badInWindow / inWindow
   const shareHigh = rule.badShare !== undefined && inWindow >= rule.badShare.minReadings && share >= rule.badShare.share
-  const runBad = trailing(entries, true)
-  const runGood = trailing(entries, false)
+  const lastBad = (entries[entries.length - 1] as FaultEntry).bad
+  const runBad = lastBad ? run : 0
+  const runGood = lastBad ? 0 : run
   const faulty = runBad >= rule.consecutiveBad || shareHigh
   const level: AlertLevel = state.level > 0 ? (runGood >= rule.resetGood && !shareHigh ? 0 : rule.level) : faulty ? rule.level : 0
   state.level = level
