@@ -92,6 +92,10 @@ export interface IndexEngineStats {
   evicted: number
   /** Recomputations that threw (logged). */
   errors: number
+  /** Segment and zone indices computed from their inputs. */
+  computed: number
+  /** Segment and zone indices reused because their inputs had not changed since they were computed. */
+  reused: number
 }
 
 /** The live clear-water and smooth-water indices (INDICES.md §1, §2) of every segment, zone and district. */
@@ -137,6 +141,9 @@ interface SegmentResult {
 interface DistrictResult {
   type: 'district'
   district: string
+  /** The segment results it was computed from, in the district's order, and the registry they came from. */
+  from: readonly SegmentResult[]
+  topo: IndexTopology
   json: DistrictIndexJson
   text: string
   eventTime: number | null
@@ -144,6 +151,35 @@ interface DistrictResult {
 }
 
 type Result = SegmentResult | DistrictResult
+
+/**
+ * What a segment's or zone's index was computed from, beyond the registry: a result is reused only while all of it is
+ * unchanged, so a reuse returns exactly what a recomputation would.
+ */
+interface InputStamp {
+  topo: IndexTopology
+  segment: Segment
+  /** The segment's input version (readings of its sensors, operator clears) and the engine's eviction epoch. */
+  version: number
+  epoch: number
+  /** Wall time it was computed at, epoch ms. */
+  now: number
+  /** Until this wall time (inclusive) no input sensor that was fresh turns stale, epoch ms; `now` when a stale station's window end moves with the clock. */
+  freshUntil: number
+}
+
+/** Whether `stamp` still describes the inputs: same registry, same readings, no staleness change on the wall clock. */
+function stampHolds(stamp: InputStamp, topo: IndexTopology, segment: Segment, version: number, epoch: number, now: number): boolean {
+  return stamp.topo === topo && stamp.segment === segment && stamp.version === version && stamp.epoch === epoch && (now === stamp.now || (now > stamp.now && now <= stamp.freshUntil))
+}
+
+/**
+ * The last wall time at which a sensor that is fresh at `now` is still fresh (`now − lastReceivedAt ≤ 3·intervalS`),
+ * one millisecond early so that rounding can never make a stale sensor look fresh.
+ */
+function freshUntilOf(sensor: Sensor, lastReceivedAt: number): number {
+  return lastReceivedAt + 3 * sensor.intervalS * 1000 - 1
+}
 
 const segmentKey = (id: string) => `segment:${id}`
 const districtKey = (id: string) => `district:${id}`
@@ -192,7 +228,13 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
   const results = new Map<string, Result>()
   const emitted = new Map<string, string>()
   const pending = new Set<string>()
-  const stats = { applied: 0, lateCorrections: 0, tooOld: 0, ignored: 0, evicted: 0, errors: 0 }
+  const stats = { applied: 0, lateCorrections: 0, tooOld: 0, ignored: 0, evicted: 0, errors: 0, computed: 0, reused: 0 }
+  /** Input version per segment and zone: bumped by every reading of one of its sensors and by an operator's clear. */
+  const versions = new Map<string, number>()
+  /** Bumped whenever sensors are forgotten, which changes the inputs of their segments. */
+  let epoch = 0
+  const versionOf = (id: string): number => versions.get(id) ?? 0
+  const bump = (id: string): void => void versions.set(id, versionOf(id) + 1)
   let lastSweepAt: number | undefined
 
   const updates = new Subject<IndexUpdate>()
@@ -250,7 +292,25 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
     return w
   }
 
-  function computeClear(segment: Segment, topo: IndexTopology, now: number): { index: ClearIndex | NullIndex; values: ClearValues; eventTime: number | null } {
+  type ClearResult = { index: ClearIndex | NullIndex; values: ClearValues; eventTime: number | null }
+  const clearMemo = new Map<string, { stamp: InputStamp; result: ClearResult }>()
+
+  /** computeClear, or its last result while the segment's inputs are those it was computed from. */
+  function clearOf(segment: Segment, topo: IndexTopology, now: number): ClearResult {
+    const memo = clearMemo.get(segment.id)
+    const version = versionOf(segment.id)
+    if (memo !== undefined && stampHolds(memo.stamp, topo, segment, version, epoch, now)) {
+      stats.reused++
+      return memo.result
+    }
+    stats.computed++
+    const stamp: InputStamp = { topo, segment, version, epoch, now, freshUntil: Infinity }
+    const result = computeClear(segment, topo, now, stamp)
+    clearMemo.set(segment.id, { stamp, result })
+    return result
+  }
+
+  function computeClear(segment: Segment, topo: IndexTopology, now: number, stamp: InputStamp): ClearResult {
     const stations = topo.stations(segment.id)
     if (stations.length === 0) return { index: { value: null, reason: 'no water-quality station on the segment' }, values: {}, eventTime: null }
     let eventTime: number | null = null
@@ -264,6 +324,8 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
       if (rec === undefined) continue
       eventTime = Math.max(eventTime ?? rec.latestTs, rec.latestTs)
       const end = stationWindowEnd(sensor, rec, now)
+      // A stale station's windows end later with every millisecond of silence; a fresh one's hold until it goes stale.
+      stamp.freshUntil = end === rec.latestTs ? Math.min(stamp.freshUntil, freshUntilOf(sensor, rec.lastReceivedAt)) : now
       for (const p of CLEAR_PARAMETERS) {
         const w = stationWindow(sensor, rec, p, end)
         if (w.valid) valid.add(p)
@@ -300,7 +362,7 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
     return score ?? undefined
   }
 
-  function snapshotOf(sensor: Sensor, zone: ZoneRuntime, now: number): SensorSnapshot {
+  function snapshotOf(sensor: Sensor, zone: ZoneRuntime, now: number, stamp: InputStamp): SensorSnapshot {
     const lastScore = zone.lastScores.get(sensor.id)
     const base = lastScore !== undefined ? { sensor, lastScore } : { sensor }
     const rec = history.get(sensor.id)
@@ -309,6 +371,7 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
     const stale = now - rec.lastReceivedAt > 3 * sensor.intervalS * 1000
     // A stale sensor's readings are not read (smoothWaterIndex).
     if (stale) return { ...base, recent: [], stale }
+    stamp.freshUntil = Math.min(stamp.freshUntil, freshUntilOf(sensor, rec.lastReceivedAt))
     const horizon = rec.latestTs - valueHorizonMs(sensor)
     const readings = rec.readings
     // The sensor's value reads only its last 3 good readings newer than the horizon: the tail back to the third.
@@ -337,17 +400,40 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
     return { ...base, recent, stale }
   }
 
-  function computeZone(segment: Segment, topo: IndexTopology, at: number): { index: SmoothIndex | NullIndex; evaluation: ZoneEvaluation } {
+  type ZoneResult = { index: SmoothIndex | NullIndex; evaluation: ZoneEvaluation }
+  /** The last computation per zone, with its event time. */
+  const zoneMemo = new Map<string, { stamp: InputStamp; at: number; result: ZoneResult }>()
+
+  /**
+   * A zone's index at event time `at`, reused while its inputs and `at` are those it was computed from. The last
+   * scores it stores are an input too, but storing them is idempotent: a sensor's last score is read only while it
+   * has no current value, and then the score stored is that last score. So a reuse stores them again, as a
+   * recomputation would, and returns what it would return.
+   */
+  function computeZone(segment: Segment, topo: IndexTopology, at: number): ZoneResult {
     const zone = zoneRuntime(segment.id)
     const now = options.clock.now()
-    const sensors = topo.zoneSensors(segment.id).map((s) => snapshotOf(s, zone, now))
-    const rain = rainTotals(topo.rainGauges(segment.id).map((g) => history.values(g.id, 'rain_mm')), at)
-    const index = smoothWaterIndex({ sensors, rain, now: at })
+    const version = versionOf(segment.id)
+    const memo = zoneMemo.get(segment.id)
+    let result: ZoneResult
+    if (memo !== undefined && memo.at === at && stampHolds(memo.stamp, topo, segment, version, epoch, now)) {
+      stats.reused++
+      result = memo.result
+    } else {
+      stats.computed++
+      const stamp: InputStamp = { topo, segment, version, epoch, now, freshUntil: Infinity }
+      const sensors = topo.zoneSensors(segment.id).map((s) => snapshotOf(s, zone, now, stamp))
+      const rain = rainTotals(topo.rainGauges(segment.id).map((g) => history.values(g.id, 'rain_mm')), at)
+      const index = smoothWaterIndex({ sensors, rain, now: at })
+      const evaluation: ZoneEvaluation = index.value === null
+        ? { value: null, rainPressure: 0, raining: isRaining(rain) }
+        : { value: index.value, rainPressure: index.rainPressure, raining: isRaining(rain) }
+      result = { index, evaluation }
+      zoneMemo.set(segment.id, { stamp, at, result })
+    }
+    const { index } = result
     if (index.value !== null) for (const s of index.sensors) zone.lastScores.set(s.sensor, s.score)
-    const evaluation: ZoneEvaluation = index.value === null
-      ? { value: null, rainPressure: 0, raining: isRaining(rain) }
-      : { value: index.value, rainPressure: index.rainPressure, raining: isRaining(rain) }
-    return { index, evaluation }
+    return result
   }
 
   function setAlert(zoneId: string, zone: ZoneRuntime, next: ZoneAlertState): void {
@@ -372,6 +458,7 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
   function computeSegment(segment: Segment, topo: IndexTopology): SegmentResult {
     const key = segmentKey(segment.id)
     pending.delete(key)
+    const previous = results.get(key)
     const points: WaterIndexPoint[] = []
     let result: SegmentResult
     if (segment.type === 'drainage') {
@@ -380,12 +467,16 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
       const { index, evaluation } = computeZone(segment, topo, at)
       // The open evaluation at the zone's event time reads exactly this result.
       if (zone.alert.pending && zone.alert.at === zone.eventTime) setAlert(segment.id, zone, resolveZoneAlert(zone.alert, () => evaluation))
+      // The same index at the same event time: the same JSON and points.
+      if (previous?.type === 'segment' && previous.segment === segment && previous.smooth === index && previous.eventTime === (zone.eventTime ?? null)) return previous
       const smooth = smoothIndexJson(index)
       if (index.value !== null) points.push({ index: 'smooth', value: index.value, level: index.level, confidence: roundConfidence(index.confidence) })
       const json: SegmentIndexJson = { segment: segment.id, district: segment.district, type: segment.type, clear: null, smooth }
       result = { type: 'segment', segment, json, text: JSON.stringify(json), eventTime: zone.eventTime ?? null, points, smooth: index }
     } else {
-      const { index, values, eventTime } = computeClear(segment, topo, options.clock.now())
+      const clear = clearOf(segment, topo, options.clock.now())
+      if (previous?.type === 'segment' && previous.segment === segment && previous.clear?.index === clear.index) return previous
+      const { index, values, eventTime } = clear
       if (index.value !== null) points.push({ index: 'clear', value: index.value, level: index.class, confidence: roundConfidence(index.confidence) })
       const json: SegmentIndexJson = { segment: segment.id, district: segment.district, type: segment.type, clear: clearIndexJson(index), smooth: null }
       result = { type: 'segment', segment, json, text: JSON.stringify(json), eventTime, points, clear: { index, values } }
@@ -408,8 +499,13 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
     const zonesOf: DistrictSmoothZone[] = []
     const smoothConfidences: number[] = []
     let eventTime: number | null = null
-    for (const segment of topo.segmentsOfDistrict(district)) {
-      const r = freshSegment(segment, topo)
+    const segments = topo.segmentsOfDistrict(district)
+    const from = segments.map((segment) => freshSegment(segment, topo))
+    // The same segment results as last time: the same district result (it reads nothing else).
+    const previous = results.get(key)
+    if (previous?.type === 'district' && previous.topo === topo && previous.from.length === from.length && previous.from.every((r, i) => r === from[i])) return previous
+    for (const [i, segment] of segments.entries()) {
+      const r = from[i] as SegmentResult
       if (r.eventTime !== null) eventTime = Math.max(eventTime ?? r.eventTime, r.eventTime)
       if (r.clear !== undefined && segment.type !== 'drainage') {
         clearSegments.push({ segment: segment.id, type: segment.type, values: r.clear.values, index: r.clear.index })
@@ -430,7 +526,7 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
       clear: clear === null ? null : districtClearJson(clear),
       smooth: smooth === null ? null : districtSmoothJson(smooth),
     }
-    const result: DistrictResult = { type: 'district', district, json, text: JSON.stringify(json), eventTime, points }
+    const result: DistrictResult = { type: 'district', district, from, topo, json, text: JSON.stringify(json), eventTime, points }
     results.set(key, result)
     return result
   }
@@ -473,7 +569,9 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
   function sweep(): void {
     const registry = options.registry()
     const topo = indexTopology(registry)
-    stats.evicted += history.evict((id) => (topo.role(id) === undefined ? undefined : registry.sensor(id)))
+    const evicted = history.evict((id) => (topo.role(id) === undefined ? undefined : registry.sensor(id)))
+    stats.evicted += evicted
+    if (evicted > 0) epoch++
     lastSweepAt = history.eventTime
     for (const [id, zone] of zones) {
       if (registry.segment(id)?.type !== 'drainage') {
@@ -485,6 +583,7 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
     }
     const known = new Set([...topo.segments.map((s) => segmentKey(s.id)), ...topo.districts.map(districtKey)])
     for (const map of [results, emitted]) for (const key of map.keys()) if (!known.has(key)) map.delete(key)
+    for (const map of [versions, clearMemo, zoneMemo]) for (const id of map.keys()) if (!known.has(segmentKey(id))) map.delete(id)
     for (const key of pending) if (!known.has(key)) pending.delete(key)
   }
 
@@ -515,7 +614,10 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
       }
     }
     const previousTs = history.get(sensor.id)?.latestTs
-    if (history.insert(sensor, reading) === 'too_old') {
+    const outcome = history.insert(sensor, reading)
+    // Even a reading too old to keep resets its sensor's staleness.
+    for (const id of segments) bump(id)
+    if (outcome === 'too_old') {
       stats.tooOld++
       return
     }
@@ -586,6 +688,7 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
         const zone = zones.get(id)
         if (zone?.lastScores.delete(sensorId)) {
           cleared = true
+          bump(id)
           const district = options.registry().segment(id)?.district
           pending.add(segmentKey(id))
           dirty.next(segmentKey(id))
