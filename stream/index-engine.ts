@@ -206,6 +206,11 @@ function valueHorizonMs(sensor: Sensor): number {
   return Math.max(MEDIAN_SPAN_MS, 3 * sensor.intervalS * 1000)
 }
 
+/** A sensor's snapshot; `lastScore` is present only when there is one. */
+function snapshotWith(sensor: Sensor, lastScore: number | undefined, recent: TimedValue[], stale: boolean): SensorSnapshot {
+  return lastScore !== undefined ? { sensor, lastScore, recent, stale } : { sensor, recent, stale }
+}
+
 const mean = (xs: readonly number[]): number => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length)
 
 /**
@@ -364,13 +369,12 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
 
   function snapshotOf(sensor: Sensor, zone: ZoneRuntime, now: number, stamp: InputStamp): SensorSnapshot {
     const lastScore = zone.lastScores.get(sensor.id)
-    const base = lastScore !== undefined ? { sensor, lastScore } : { sensor }
     const rec = history.get(sensor.id)
     const field = SMOOTH_FIELD[sensor.kind]
-    if (rec === undefined || field === undefined) return { ...base, recent: [], stale: false }
+    if (rec === undefined || field === undefined) return snapshotWith(sensor, lastScore, [], false)
     const stale = now - rec.lastReceivedAt > 3 * sensor.intervalS * 1000
     // A stale sensor's readings are not read (smoothWaterIndex).
-    if (stale) return { ...base, recent: [], stale }
+    if (stale) return snapshotWith(sensor, lastScore, [], stale)
     stamp.freshUntil = Math.min(stamp.freshUntil, freshUntilOf(sensor, rec.lastReceivedAt))
     const horizon = rec.latestTs - valueHorizonMs(sensor)
     const readings = rec.readings
@@ -389,7 +393,7 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
     // Only a value scoring below 40 makes the index look back further, for the persistence run (corroboration).
     const value = sensorValue(tail)
     const score = value === undefined ? undefined : scorerOf(sensor)
-    if (score === undefined || score(value?.value as number) >= CORROBORATION_SCORE) return { ...base, recent: tail, stale }
+    if (score === undefined || score(value?.value as number) >= CORROBORATION_SCORE) return snapshotWith(sensor, lastScore, tail, stale)
     const recent: TimedValue[] = []
     for (const r of readings) {
       const value = r.fields[field]
@@ -397,7 +401,7 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
       // An old good reading still counts for the persistence run, but is no current value of a sensor sending only suspect ones.
       recent.push({ ts: r.ts, value, quality: r.quality === 'good' && r.ts <= horizon ? 'suspect' : r.quality })
     }
-    return { ...base, recent, stale }
+    return snapshotWith(sensor, lastScore, recent, stale)
   }
 
   type ZoneResult = { index: SmoothIndex | NullIndex; evaluation: ZoneEvaluation }
