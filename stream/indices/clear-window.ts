@@ -93,10 +93,12 @@ export function clearWindow(input: ClearWindowInput): ClearWindow {
   const w = clearWindowMs(input.intervalS)
   const start = input.latestTs - w
   const end = input.latestTs
-  const good = input.readings.filter((r) => r.quality === 'good' && r.ts > start && r.ts <= end && Number.isFinite(r.value))
+  // The good values in the window, in the readings' order (the mean sums in that order), in one pass.
+  const good: number[] = []
+  for (const r of input.readings) if (r.quality === 'good' && r.ts > start && r.ts <= end && Number.isFinite(r.value)) good.push(r.value)
   const count = good.length
   if (count >= clearMinValidCount(input.intervalS)) {
-    const value = clearMean(input.parameter, good.map((r) => r.value)) as number
+    const value = clearMean(input.parameter, good) as number
     return { value, valid: true, held: false, count, start, end }
   }
   const last = input.lastValid
