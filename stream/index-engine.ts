@@ -5,7 +5,7 @@ import type { Clock } from '../ports.js'
 import type { RegistryIndex } from '../registry/registry-index.js'
 import { CLEAR_PARAMETERS, type ClearParameter, type ClearValues, type WaterBodyType } from './indices/clear-subscores.js'
 import { clearWaterIndex, type ClearIndex } from './indices/clear-water-index.js'
-import { clearConfidence, clearWindow, clearWindowMs, stationMedian, type ClearWindow, type StationWindows } from './indices/clear-window.js'
+import { clearConfidence, clearWindowMs, clearWindowOfFields, stationMedian, type ClearWindow, type StationWindows } from './indices/clear-window.js'
 import { CORROBORATION_SCORE, PERSISTENCE_MS } from './indices/corroboration.js'
 import { districtClearIndex, type DistrictClearSegment } from './indices/district-clear-index.js'
 import { districtSmoothIndex, type DistrictSmoothZone } from './indices/district-smooth-index.js'
@@ -283,9 +283,9 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
       return cached
     }
     const lastValid = rec.lastValid?.[parameter]
-    const w = clearWindow({
+    const w = clearWindowOfFields({
       parameter,
-      readings: history.values(sensor.id, parameter),
+      readings: rec.readings,
       latestTs: end,
       intervalS: sensor.intervalS,
       ...(lastValid !== undefined ? { lastValid } : {}),

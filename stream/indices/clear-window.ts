@@ -90,12 +90,42 @@ export interface ClearWindow {
  * (flag `held`), else `null` (INDICES.md §1 Windows).
  */
 export function clearWindow(input: ClearWindowInput): ClearWindow {
-  const w = clearWindowMs(input.intervalS)
-  const start = input.latestTs - w
+  const start = input.latestTs - clearWindowMs(input.intervalS)
   const end = input.latestTs
   // The good values in the window, in the readings' order (the mean sums in that order), in one pass.
   const good: number[] = []
   for (const r of input.readings) if (r.quality === 'good' && r.ts > start && r.ts <= end && Number.isFinite(r.value)) good.push(r.value)
+  return windowOf(input, good)
+}
+
+/** One reading with all its fields, as a caller keeps it. */
+export interface FieldsReading {
+  ts: number
+  quality: TimedValue['quality']
+  fields: Readonly<Record<string, number>>
+}
+
+/**
+ * `clearWindow` over readings that carry the parameter among their fields (a reading without it is skipped), without
+ * a `TimedValue` per reading: the same window.
+ */
+export function clearWindowOfFields(input: Omit<ClearWindowInput, 'readings'> & { readings: readonly FieldsReading[] }): ClearWindow {
+  const start = input.latestTs - clearWindowMs(input.intervalS)
+  const end = input.latestTs
+  const good: number[] = []
+  for (const r of input.readings) {
+    if (r.quality !== 'good' || !(r.ts > start && r.ts <= end)) continue
+    const value = r.fields[input.parameter]
+    if (value !== undefined && Number.isFinite(value)) good.push(value)
+  }
+  return windowOf(input, good)
+}
+
+/** The window from its good values, in order. */
+function windowOf(input: Omit<ClearWindowInput, 'readings'>, good: readonly number[]): ClearWindow {
+  const w = clearWindowMs(input.intervalS)
+  const start = input.latestTs - w
+  const end = input.latestTs
   const count = good.length
   if (count >= clearMinValidCount(input.intervalS)) {
     const value = clearMean(input.parameter, good) as number
