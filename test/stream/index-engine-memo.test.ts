@@ -120,6 +120,20 @@ describe('reusing a segment or zone index while its inputs are unchanged', () =>
     expect(after.segments).toEqual(before.segments)
   })
 
+  it('recomputes a zone whose sensors were forgotten after 12 h idle in event time', () => {
+    const h = harness()
+    h.send('TD-1', T0, 20)
+    h.send('PD-1', T0, 0)
+    expect(h.refresh(10_000).segments['zone-4']?.smooth).toMatchObject({ limiting: 'POND' })
+    // a reading elsewhere 13 h later sweeps the zone's sensors out; the zone's own readings did not change
+    h.send('WQ-A', T0 + 13 * 60 * MIN, EXAMPLE_A)
+    expect(h.engine.stats().evicted).toBe(2)
+    const after = h.refresh(20_000)
+    // TD-1's last score below 80 is held; nothing is fresh any more
+    expect(after.computed).toBe(1)
+    expect(after.segments['zone-4']?.smooth).toEqual({ value: 51.6, band: 'yellow', limiting: 'POND', confidence: 0, flags: ['degraded', 'held'] })
+  })
+
   it('reuses a zone result while its sensors stay fresh on the wall clock, and recomputes once one turns stale or is cleared', () => {
     const h = harness()
     h.send('TD-1', T0, 20)
