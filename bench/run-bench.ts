@@ -247,16 +247,26 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const published = summaries.reduce((n, s) => n + s.readings, 0)
       const messages = summaries.reduce((n, s) => n + s.readings / MODES[mode].batch, 0)
       const firstAt = Math.min(...summaries.map((s) => s.firstPublishAt ?? Date.now()))
+      let last = { accepted: 0, backlog: Number.NaN, rejected: 0, duplicates: 0 }
       const endAt = await until(
         async () => {
           const m = await engine.metrics()
-          const ingested = (m.get('citywater_readings_accepted_total') ?? 0) - acceptedBefore >= readings
-          const drained = !endToEnd || (m.get('citywater_influx_backlog_points') ?? 1) === 0
+          last = {
+            accepted: (m.get('citywater_readings_accepted_total') ?? 0) - acceptedBefore,
+            backlog: m.get('citywater_influx_backlog_points') ?? Number.NaN,
+            rejected: m.get('citywater_readings_rejected_total') ?? 0,
+            duplicates: m.get('citywater_readings_duplicate_total') ?? 0,
+          }
+          const ingested = last.accepted >= readings
+          const drained = !endToEnd || last.backlog === 0
           return ingested && drained ? Date.now() : undefined
         },
         `${mode} ${endToEnd ? 'storing' : 'ingesting'} ${readings} readings`,
         300_000,
-      )
+      ).catch((err: Error) => {
+        // Say where it stuck, for the next run's diagnosis.
+        throw new Error(`${err.message} (accepted ${last.accepted}, InfluxDB backlog ${last.backlog}, rejected ${last.rejected}, duplicates ${last.duplicates} in all)`)
+      })
       const cpuMs = (engine.stats()?.cpuMs ?? cpuBefore) - cpuBefore
       const seconds = (endAt - firstAt) / 1000
       const stored = endToEnd ? await countStored(influxUrl, db, from, to) : null
