@@ -11,19 +11,24 @@ export function* loadReadings(registry: Registry, start: number, intervalS: numb
   for (const m of generateMessages({ registry, scenario: 'load', load: { intervalS }, start, speed: 1 })) {
     if (n++ >= count) return
     const sensor = sensors.get(m.sensor) as Sensor
-    const { ts, seq, ...fields } = JSON.parse(m.payload) as Record<string, number>
-    yield {
-      sensor: sensor.id,
-      kind: sensor.kind,
-      district: sensor.district,
-      segment: sensor.segment,
-      ts: ts as number,
-      ...(seq !== undefined ? { seq } : {}),
-      fields,
-      quality: 'good',
-      qualityReason: '',
-      tsSource: 'device',
-      receivedAt: ts as number,
-    }
+    yield simulatedReading(sensor, m.payload)
+  }
+}
+
+/** A simulated message's payload as ingest would accept it for `sensor`: device time, flagged as given (default good). */
+export function simulatedReading(sensor: Sensor, payload: string, quality: Reading['quality'] = 'good', qualityReason = ''): Reading {
+  const { ts, seq, ...fields } = JSON.parse(payload) as Record<string, number>
+  return {
+    sensor: sensor.id,
+    kind: sensor.kind,
+    district: sensor.district,
+    segment: sensor.segment,
+    ts: ts as number,
+    ...(seq !== undefined ? { seq } : {}),
+    fields,
+    quality,
+    qualityReason,
+    tsSource: 'device',
+    receivedAt: ts as number,
   }
 }

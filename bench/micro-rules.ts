@@ -10,6 +10,7 @@
  */
 import { parseArgs } from 'node:util'
 import type { Reading, Registry } from '../domain.js'
+import { simulatedReading } from './load-points.js'
 import { BUNDLED_RULES } from '../config.js'
 import { indexRegistry } from '../registry/registry-index.js'
 import { loadRules } from '../rules/load-rules.js'
@@ -43,22 +44,9 @@ function* readings(): Generator<Reading> {
   for (const m of generateMessages({ registry, scenario, seed: 1, start: START, ...(scenario === 'load' ? { load: { intervalS: 1 } } : {}) })) {
     const sensor = index.sensor(m.sensor)
     if (sensor === undefined) continue
-    const { ts, seq, ...fields } = JSON.parse(m.payload) as Record<string, number>
     n++
     const quality = n % 503 === 0 ? 'bad' : n % 211 === 0 ? 'suspect' : 'good'
-    yield {
-      sensor: sensor.id,
-      kind: sensor.kind,
-      district: sensor.district,
-      segment: sensor.segment,
-      ts: ts as number,
-      ...(seq !== undefined ? { seq } : {}),
-      fields,
-      quality,
-      qualityReason: quality === 'good' ? '' : 'spike',
-      tsSource: 'device',
-      receivedAt: ts as number,
-    }
+    yield simulatedReading(sensor, m.payload, quality, quality === 'good' ? '' : 'spike')
   }
 }
 
