@@ -126,11 +126,14 @@ describe('alerts end to end', () => {
     // The retained MQTT message is cleared with an empty retained payload, and every transition is an alert_event.
     const id = (await alertsOf(t, 'tunnel-depth'))[0]?.id
     await waitFor(() => retained.some((m) => m.topic === `citywater/alerts/xihu/${id}` && m.payload === ''), { message: 'the retained alert cleared' })
+    // Three raises and three falls: wait for all six rather than judging the first answer that holds the resolved
+    // one (a loaded CI run once saw three there; the cause is not known).
     const events = await waitFor(async () => {
       const rows = await t.influx.query(`SELECT "state", "alert_id" FROM "alert_event" WHERE "rule" = 'tunnel-depth'`).catch(() => [])
-      return rows.some((r) => r.state === 'resolved') && rows
-    }, { timeoutMs: 15_000, message: 'alert_event points in InfluxDB' })
-    expect(events.filter((r) => r.alert_id === id).length).toBeGreaterThanOrEqual(6)
+      const mine = rows.filter((r) => r.alert_id === id)
+      return mine.length >= 6 && mine
+    }, { timeoutMs: 15_000, message: 'six alert_event points of the alert in InfluxDB' })
+    expect(events.map((r) => r.state)).toContain('resolved')
   })
 
   it('replaces the rules atomically through PUT /api/rules, with an audited diff, and refuses a bad set with details', async () => {
