@@ -120,33 +120,22 @@ function start(): void {
     schedule()
   }
 
-  async function loadSensors(): Promise<void> {
+  /**
+   * GETs `path`, applies the body and redraws `section`. A failure keeps what the page shows (stale statuses,
+   * segment ids, the boards' last lines); the next poll, snapshot or reconnect tries again.
+   */
+  async function refresh<T>(path: string, apply: (body: T) => void, section: Dirty): Promise<void> {
     try {
-      sensors = (await api.get<{ sensors: Sensor[] }>('/api/sensors')).sensors
-      mark('readings')
+      apply(await api.get<T>(path))
+      mark(section)
     } catch {
-      // Shown as stale statuses; the next poll or reconnect tries again.
+      // kept as it is, see above
     }
   }
-
-  async function loadSegments(): Promise<void> {
-    try {
-      const { segments } = await api.get<{ segments: { id: string; name: string }[] }>('/api/segments')
-      segmentNames = new Map(segments.map((seg) => [seg.id, seg.name]))
-      mark('indices')
-    } catch {
-      // The gauges keep showing segment ids; the next snapshot tries again.
-    }
-  }
-
-  async function loadBoards(): Promise<void> {
-    try {
-      boards = (await api.get<{ boards: Board[] }>('/api/parking')).boards
-      mark('parking')
-    } catch {
-      // The boards keep their last lines; the next snapshot tries again.
-    }
-  }
+  const loadSensors = () => refresh<{ sensors: Sensor[] }>('/api/sensors', (body) => (sensors = body.sensors), 'readings')
+  const loadSegments = () =>
+    refresh<{ segments: { id: string; name: string }[] }>('/api/segments', (body) => (segmentNames = new Map(body.segments.map((seg) => [seg.id, seg.name]))), 'indices')
+  const loadBoards = () => refresh<{ boards: Board[] }>('/api/parking', (body) => (boards = body.boards), 'parking')
 
   async function loadHistory(): Promise<void> {
     const now = Date.now()
