@@ -36,6 +36,9 @@ import { createQualityStage } from './stream/quality-stage.js'
 import { sensorState, type SensorState } from './stream/sensor-state.js'
 import { waterIndexLines } from './stream/water-index-lines.js'
 
+/** How long the HTTP server waits at shutdown for responses still being read before it cuts their connections. */
+const API_CLOSE_GRACE_MS = 2_000
+
 /** Parts a caller may swap, e.g. in tests; production defaults otherwise. */
 export interface AppOverrides {
   clock?: Clock
@@ -479,7 +482,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       await parking.close()
       await alerts.close().catch((err: unknown) => log.warn({ err }, 'alert manager close failed'))
       await broker.close().catch((err: unknown) => log.warn({ err }, 'broker close failed'))
+      // fastify closes idle keep-alive connections at once; a client that stopped reading a response holds
+      // its connection busy, so after a grace period every connection still open is cut.
+      const cut = setTimeout(() => api.server.closeAllConnections(), API_CLOSE_GRACE_MS)
       await api.close().catch((err: unknown) => log.warn({ err }, 'api close failed'))
+      clearTimeout(cut)
       // The writer drains what the log holds (up to its close timeout) before the log writes its checkpoint.
       await writer.close().catch((err: unknown) => log.warn({ err }, 'writer close failed'))
       await wal.close().catch((err: unknown) => log.warn({ err }, 'wal close failed'))

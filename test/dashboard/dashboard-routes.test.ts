@@ -36,6 +36,7 @@ describe('dashboard routes on the engine', () => {
   it('answers 304 to a revalidation with the current ETag', async () => {
     const first = await fetch(`${t.http}/`)
     const etag = first.headers.get('etag') as string
+    await first.text()
     expect(etag).toMatch(/^".+"$/)
     const again = await fetch(`${t.http}/`, { headers: { 'if-none-match': etag } })
     expect(again.status).toBe(304)
@@ -51,9 +52,11 @@ describe('dashboard routes on the engine', () => {
     expect(script.status).toBe(200)
     expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8')
     expect(script.headers.get('cache-control')).toBe('public, max-age=31536000, immutable')
+    expect((await script.text()).length).toBeGreaterThan(0)
     const style = await fetch(`${t.http}${css}`)
     expect(style.status).toBe(200)
     expect(style.headers.get('content-type')).toBe('text/css; charset=utf-8')
+    expect((await style.text()).length).toBeGreaterThan(0)
   })
 
   it('serves the favicon as /favicon.svg and /favicon.ico', async () => {
