@@ -6,8 +6,9 @@
 //   index throttle (1 s per key) and refresh (10 s) run as often as they would at that rate.
 // ws: the websocket hub on a real ws server on loopback, 3 clients subscribed to every channel in a child process
 //   (they count frames and never parse them), a reading event per reading; only the server side is timed.
-// memory: one reading from every sensor of benchRegistry(247) (100,035 sensors) through the three stages, then the
-//   heap used by what they hold (after a full GC), in MB.
+// memory: one reading (--per-sensor N: N readings, a second apart) from every sensor of benchRegistry(247) (100,035
+//   sensors; --copies N for another size) through the three stages, then the heap used by what they hold (after a
+//   full GC), in MB and bytes per reading.
 import { fork } from 'node:child_process'
 import { setImmediate as turn } from 'node:timers/promises'
 import { setFlagsFromString } from 'node:v8'
@@ -110,9 +111,10 @@ async function engine(): Promise<Record<string, number>> {
 
 async function memory(): Promise<Record<string, number>> {
   const registry = benchRegistry(arg('copies', 247))
-  let readings: Reading[] | undefined = readingsOf(registry, registry.sensors.length)
+  const perSensor = arg('per-sensor', 1)
   gc()
   const before = process.memoryUsage()
+  let readings: Reading[] | undefined = readingsOf(registry, registry.sensors.length * perSensor)
   const s = stages(registry, { now: START })
   let now = START
   for (let i = 0; i < readings.length; i += BATCH) s.batch(readings.slice(i, i + BATCH), (now += WALL_PER_BATCH_MS))
@@ -124,7 +126,9 @@ async function memory(): Promise<Record<string, number>> {
     sensors: registry.sensors.length,
     heldSensors: s.indices.stats().sensors,
     qualityTracks: s.quality.size,
+    readings: registry.sensors.length * perSensor,
     heapMB: mb(after.heapUsed - before.heapUsed),
+    heapBytesPerReading: Math.round((after.heapUsed - before.heapUsed) / (registry.sensors.length * perSensor)),
     externalMB: mb(after.external + after.arrayBuffers - before.external - before.arrayBuffers),
     rssMB: mb(after.rss),
   }
