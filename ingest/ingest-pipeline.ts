@@ -58,6 +58,11 @@ const RESTART_SEQ = 10
 
 type Rejection = { reason: DeadLetterReason; detail: string }
 
+/** The payload a rejected reading is dead-lettered with: the message's own for a single reading, else the item's JSON. */
+function itemPayload(whole: boolean, payload: Buffer, item: unknown): Buffer {
+  return whole ? payload : Buffer.from(JSON.stringify(item))
+}
+
 /** Builds the ingest pipeline of SPEC §4. */
 export function createIngest(options: IngestOptions): Ingest {
   const { topicPrefix, retentionMs, clock, deadLetters } = options
@@ -73,13 +78,14 @@ export function createIngest(options: IngestOptions): Ingest {
     deadLetters.put({ receivedAt: clock.now(), topic, payload, ...rejection })
   }
 
-  function parseTs(raw: unknown, now: number, index: number): { ts: number; server: boolean } | Rejection {
-    if (raw === undefined) return { ts: now + index, server: true }
+  /** The reading's event time (server time plus its index when it has none), or why it is refused. */
+  function parseTs(raw: unknown, now: number, index: number): number | Rejection {
+    if (raw === undefined) return now + index
     const ts = typeof raw === 'number' ? raw : Date.parse(raw as string)
     if (!Number.isFinite(ts)) return { reason: 'schema', detail: `ts '${String(raw)}' is not a valid time` }
     if (ts > now + maxFutureMs) return { reason: 'ts_future', detail: `ts ${new Date(ts).toISOString()} is more than ${maxFutureMs / 1000} s ahead of server time` }
     if (ts < now - retentionMs) return { reason: 'ts_expired', detail: `ts ${new Date(ts).toISOString()} is older than the raw-data retention` }
-    return { ts, server: false }
+    return ts
   }
 
   function countSeq(sensor: string, seq: number | undefined): void {
@@ -99,9 +105,9 @@ export function createIngest(options: IngestOptions): Ingest {
     const problem = checkReading(sensor.kind, raw, gateway)
     if (problem !== null) return { reason: 'schema', detail: `${sensor.id}: ${problem}` }
     const obj = raw as Record<string, unknown>
-    const time = parseTs(obj.ts, now, index)
-    if ('reason' in time) return { reason: time.reason, detail: `${sensor.id}: ${time.detail}` }
-    if (duplicates.seen(sensor.id, time.ts)) return 'duplicate'
+    const ts = parseTs(obj.ts, now, index)
+    if (typeof ts !== 'number') return { reason: ts.reason, detail: `${sensor.id}: ${ts.detail}` }
+    if (duplicates.seen(sensor.id, ts)) return 'duplicate'
     const seq = obj.seq as number | undefined
     countSeq(sensor.id, seq)
     const fields: Record<string, number> = {}
@@ -113,12 +119,12 @@ export function createIngest(options: IngestOptions): Ingest {
       kind: sensor.kind,
       district: sensor.district,
       segment: sensor.segment,
-      ts: time.ts,
+      ts,
       fields,
       // Provisional: the quality stage (stream/quality-stage.ts) flags every reading before the log.
       quality: 'good',
       qualityReason: '',
-      tsSource: time.server ? 'server' : 'device',
+      tsSource: obj.ts === undefined ? 'server' : 'device',
       receivedAt: now,
     }
     if (seq !== undefined) reading.seq = seq
@@ -184,22 +190,21 @@ export function createIngest(options: IngestOptions): Ingest {
     for (let i = 0; i < items.length; i++) {
       const item = items[i]
       stats.received += 1
-      const itemPayload = (): Buffer => (whole ? payload : Buffer.from(JSON.stringify(item)))
       let target = sensor
       if (parsed.type === 'gateway') {
         const envelope = checkGatewayEnvelope(item)
         if (envelope !== null) {
-          reject(topic, itemPayload(), { reason: 'schema', detail: `reading ${i}: ${envelope}` })
+          reject(topic, itemPayload(whole, payload, item), { reason: 'schema', detail: `reading ${i}: ${envelope}` })
           continue
         }
         const id = (item as { sensor: string }).sensor
         target = registry.sensor(id)
         if (target === undefined) {
-          reject(topic, itemPayload(), { reason: 'unknown_sensor', detail: `sensor '${id}' is not in the registry` })
+          reject(topic, itemPayload(whole, payload, item), { reason: 'unknown_sensor', detail: `sensor '${id}' is not in the registry` })
           continue
         }
         if (target.district !== parsed.district) {
-          reject(topic, itemPayload(), { reason: 'topic_mismatch', detail: `sensor '${id}' is in ${target.district}, gateway topic says ${parsed.district}` })
+          reject(topic, itemPayload(whole, payload, item), { reason: 'topic_mismatch', detail: `sensor '${id}' is in ${target.district}, gateway topic says ${parsed.district}` })
           continue
         }
       }
@@ -208,7 +213,7 @@ export function createIngest(options: IngestOptions): Ingest {
       if (result === 'duplicate') {
         stats.duplicates += 1
       } else if ('reason' in result) {
-        reject(topic, itemPayload(), result)
+        reject(topic, itemPayload(whole, payload, item), result)
       } else {
         accepted.push(result)
       }
