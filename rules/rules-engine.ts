@@ -17,7 +17,7 @@ import {
   type ReadingRule,
 } from './compile-rules.js'
 import { compositeReport, type CompositeMember } from './evaluate-composite.js'
-import { advanceFault, faultReport, type MutableFaultState } from './evaluate-fault.js'
+import { advanceFault, FaultLog, faultReport, type MutableFaultState } from './evaluate-fault.js'
 import { freshHysteresis, noTimers, resolveLevels, stepHysteresisInPlace, type MutableHysteresisState, type ResolvedLevel } from './evaluate-hysteresis.js'
 import { advanceIndexRule, DEFAULT_TARGET_CLASS, initialIndexState, restoredIndexState, type IndexInput, type IndexRuleState, type RainView } from './evaluate-index.js'
 import {
@@ -488,8 +488,8 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
         return
       }
       case 'sensor_fault': {
-        const e = (rt.subjects.get(id) as Entry<FaultSubject> | undefined) ?? entryOf<FaultSubject>(rt, id, sensor, () => ({ level: 0, entries: [], lastTs: -Infinity }))
-        if (r.ts < e.s.lastTs && !e.s.entries.some((x) => x.ts === r.ts)) {
+        const e = (rt.subjects.get(id) as Entry<FaultSubject> | undefined) ?? entryOf<FaultSubject>(rt, id, sensor, () => ({ level: 0, entries: new FaultLog(), lastTs: -Infinity }))
+        if (r.ts < e.s.lastTs && e.s.entries.indexOf(r.ts) < 0) {
           stats.late++
           return
         }
@@ -709,7 +709,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
       case 'time_to_overflow':
         return { h, points: [], lastTs: -Infinity } satisfies RateSubject
       case 'sensor_fault':
-        return { level, entries: [], lastTs: -Infinity } satisfies FaultSubject
+        return { level, entries: new FaultLog(), lastTs: -Infinity } satisfies FaultSubject
       case 'tunnel_closure':
         return { closed: true, run: 0, lowSince: null, lastTs: -Infinity } satisfies ClosureSubject
       default:
