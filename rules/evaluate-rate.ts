@@ -2,77 +2,83 @@ import type { Sensor } from '../domain.js'
 import { closureCmOf, riverLevelsOf, wellGeometryOf } from '../stream/indices/smooth-subscores.js'
 import type { AlertLevel, Report } from './condition.js'
 import type { CompiledRateOfRise, CompiledTimeToOverflow } from './compile-rules.js'
-import { stepHysteresis, thresholdOf, type HysteresisState, type ResolvedLevel } from './evaluate-hysteresis.js'
+import { thresholdOf, type ResolvedLevel } from './evaluate-hysteresis.js'
 import { formatNumber, levelName, unitOf, withUnit } from './rule-messages.js'
 
 const HOUR_MS = 3_600_000
 
-/** One value of a windowed series, event time in epoch ms. */
-export interface Point {
-  ts: number
-  v: number
-}
+/**
+ * A subject's values over the rule's window, oldest first, event time in epoch ms: two typed arrays instead of an
+ * object per reading (a sensor reporting every second keeps an hour of them).
+ */
+export class PointSeries {
+  private tsAt: Float64Array = new Float64Array(4)
+  private vAt: Float64Array = new Float64Array(4)
+  private head = 0
+  /** Points held. */
+  length = 0
 
-/** The series with `p` appended (or replacing a point of the same ts) and points older than `p.ts − windowMs` dropped. */
-export function pushPoint(points: readonly Point[], p: Point, windowMs: number): Point[] {
-  const start = p.ts - windowMs
-  const out = points.filter((q) => q.ts >= start && q.ts !== p.ts && q.ts <= p.ts)
-  out.push(p)
-  return out
-}
-
-/** pushPoint on a series the caller owns, in place: same points, same order. */
-export function pushPointInPlace(points: Point[], p: Point, windowMs: number): void {
-  const last = points[points.length - 1]
-  if (last !== undefined && last.ts >= p.ts) {
-    // Out of order: not what the engine feeds, but keep pushPoint's answer.
-    const start = p.ts - windowMs
-    const kept = points.filter((q) => q.ts >= start && q.ts !== p.ts && q.ts <= p.ts)
-    points.length = 0
-    for (const q of kept) points.push(q)
-    points.push(p)
-    return
+  ts(i: number): number {
+    return this.tsAt[this.head + i] as number
   }
-  const start = p.ts - windowMs
-  let drop = 0
-  while (drop < points.length && (points[drop] as Point).ts < start) drop++
-  if (drop > 0) points.splice(0, drop)
-  points.push(p)
+
+  v(i: number): number {
+    return this.vAt[this.head + i] as number
+  }
+
+  /**
+   * Appends a point later than every held one and drops the points older than `ts − windowMs`. (The engine feeds
+   * each subject in event-time order: a reading not after the last one is counted late and not pushed.)
+   */
+  push(ts: number, v: number, windowMs: number): void {
+    if (this.length > 0 && this.ts(this.length - 1) >= ts) throw new RangeError(`point at ${ts} is not after the series' last one`)
+    const start = ts - windowMs
+    let drop = 0
+    while (drop < this.length && this.ts(drop) < start) drop++
+    this.head += drop
+    this.length -= drop
+    const cap = this.tsAt.length
+    if (this.head + this.length >= cap) {
+      const grow = this.length * 2 >= cap
+      const tsAt = grow ? new Float64Array(cap * 2) : this.tsAt
+      const vAt = grow ? new Float64Array(cap * 2) : this.vAt
+      tsAt.set(this.tsAt.subarray(this.head, this.head + this.length))
+      vAt.set(this.vAt.subarray(this.head, this.head + this.length))
+      this.tsAt = tsAt
+      this.vAt = vAt
+      this.head = 0
+    }
+    this.tsAt[this.head + this.length] = ts
+    this.vAt[this.head + this.length] = v
+    this.length++
+  }
 }
 
 /**
  * Least-squares slope of the series in units per hour, or undefined with fewer than `minPoints` points or when
  * they span less than half the window (two readings a minute apart make no rate).
  */
-export function ratePerHour(points: readonly Point[], windowMs: number, minPoints: number): number | undefined {
-  if (points.length < minPoints || points.length < 2) return undefined
-  const first = points[0] as Point
-  const last = points[points.length - 1] as Point
-  if (last.ts - first.ts < windowMs / 2) return undefined
+export function ratePerHour(points: PointSeries, windowMs: number, minPoints: number): number | undefined {
+  const n = points.length
+  if (n < minPoints || n < 2) return undefined
+  const firstTs = points.ts(0)
+  if (points.ts(n - 1) - firstTs < windowMs / 2) return undefined
   let sx = 0
   let sy = 0
-  for (const p of points) {
-    sx += (p.ts - first.ts) / HOUR_MS
-    sy += p.v
+  for (let i = 0; i < n; i++) {
+    sx += (points.ts(i) - firstTs) / HOUR_MS
+    sy += points.v(i)
   }
-  const mx = sx / points.length
-  const my = sy / points.length
+  const mx = sx / n
+  const my = sy / n
   let sxy = 0
   let sxx = 0
-  for (const p of points) {
-    const dx = (p.ts - first.ts) / HOUR_MS - mx
-    sxy += dx * (p.v - my)
+  for (let i = 0; i < n; i++) {
+    const dx = (points.ts(i) - firstTs) / HOUR_MS - mx
+    sxy += dx * (points.v(i) - my)
     sxx += dx * dx
   }
   return sxx === 0 ? undefined : sxy / sxx
-}
-
-/** A rate of rise per hour through the rule's hysteresis; the level is held (no report) while no rate can be computed. */
-export function stepRateOfRise(rule: CompiledRateOfRise, state: HysteresisState, points: readonly Point[], at: number, levels: readonly ResolvedLevel[], where: string): { state: HysteresisState; report: Report } | undefined {
-  const rate = ratePerHour(points, rule.windowMs, rule.minPoints)
-  if (rate === undefined) return undefined
-  const next = stepHysteresis(state, rate, at, levels, 'above', rule.forMs)
-  return { state: next, report: rateOfRiseReport(rule, rate, next.level, levels, where) }
 }
 
 /** The report of a rate-of-rise subject at `level` for a rate per hour; built apart so the engine formats it only when it is news. */
@@ -121,18 +127,6 @@ export function overflowLimit(sensor: Sensor): OverflowLimit | undefined {
   }
 }
 
-/**
- * Minutes until the latest value reaches the limit at the current rate of rise (INDICES.md limits): 0 at or above
- * it, Infinity when not rising; through the rule's hysteresis on minutes (raise at or below, reset above). The level
- * is held (no report) while no rate can be computed.
- */
-export function stepTimeToOverflow(rule: CompiledTimeToOverflow, state: HysteresisState, points: readonly Point[], at: number, levels: readonly ResolvedLevel[], limit: OverflowLimit, where: string): { state: HysteresisState; report: Report; eta: number } | undefined {
-  const trend = overflowTrend(points, rule, limit)
-  if (trend === undefined) return undefined
-  const next = stepHysteresis(state, trend.eta, at, levels, 'below', rule.forMs)
-  return { state: next, eta: trend.eta, report: timeToOverflowReport(trend, next.level, levels, limit, where) }
-}
-
 /** Where a series stands against its overflow limit: latest value, rate per hour (undefined when none), minutes to the limit. */
 export interface OverflowTrend {
   latest: number
@@ -141,14 +135,14 @@ export interface OverflowTrend {
 }
 
 /** The trend of a series towards its limit, or undefined while no rate can be computed below the limit (the level is held). */
-export function overflowTrend(points: readonly Point[], rule: CompiledTimeToOverflow, limit: OverflowLimit): OverflowTrend | undefined {
-  const latest = points[points.length - 1]
-  if (latest === undefined) return undefined
+export function overflowTrend(points: PointSeries, rule: CompiledTimeToOverflow, limit: OverflowLimit): OverflowTrend | undefined {
+  if (points.length === 0) return undefined
+  const latest = points.v(points.length - 1)
   const rate = ratePerHour(points, rule.windowMs, rule.minPoints)
-  if (rate === undefined && latest.v < limit.limit) return undefined
+  if (rate === undefined && latest < limit.limit) return undefined
   const perMinute = (rate ?? 0) / 60
-  const eta = latest.v >= limit.limit ? 0 : perMinute > 0 ? (limit.limit - latest.v) / perMinute : Infinity
-  return { latest: latest.v, rate, eta }
+  const eta = latest >= limit.limit ? 0 : perMinute > 0 ? (limit.limit - latest) / perMinute : Infinity
+  return { latest, rate, eta }
 }
 
 /** Minutes to overflow as conditions carry them: one decimal, `null` when not rising. */

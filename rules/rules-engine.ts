@@ -24,12 +24,11 @@ import {
   etaMinutesOf,
   overflowLimit,
   overflowTrend,
-  pushPointInPlace,
+  PointSeries,
   ratePerHour,
   rateOfRiseReport,
   timeToOverflowReport,
   type OverflowLimit,
-  type Point,
 } from './evaluate-rate.js'
 import { freshReport, staleReport, staleVerdict } from './evaluate-stale.js'
 import { holdThreshold, thresholdReport } from './evaluate-threshold.js'
@@ -119,7 +118,7 @@ interface ThresholdSubject {
 
 interface RateSubject {
   h: MutableHysteresisState
-  points: Point[]
+  points: PointSeries
   lastTs: number
 }
 
@@ -459,14 +458,14 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
         const levels = sr.levels as readonly ResolvedLevel[]
         const raw = r.fields[field]
         if (raw === undefined || !Number.isFinite(raw) || !usable(r, rule.goodOnly)) return
-        const e = (rt.subjects.get(id) as Entry<RateSubject> | undefined) ?? entryOf<RateSubject>(rt, id, sensor, () => ({ h: freshHysteresis(), points: [], lastTs: -Infinity }))
+        const e = (rt.subjects.get(id) as Entry<RateSubject> | undefined) ?? entryOf<RateSubject>(rt, id, sensor, () => ({ h: freshHysteresis(), points: new PointSeries(), lastTs: -Infinity }))
         if (r.ts <= e.s.lastTs) {
           if (r.ts < e.s.lastTs) stats.late++
           return
         }
         const v = limit === undefined ? datumValue(sensor, field, raw) : raw + limit.offset
         const points = e.s.points
-        pushPointInPlace(points, { ts: r.ts, v }, rule.windowMs)
+        points.push(r.ts, v, rule.windowMs)
         e.s.lastTs = r.ts
         e.at = r.ts
         if (rule.type === 'rate_of_rise') {
@@ -707,7 +706,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
         return { h, lastTs: -Infinity } satisfies ThresholdSubject
       case 'rate_of_rise':
       case 'time_to_overflow':
-        return { h, points: [], lastTs: -Infinity } satisfies RateSubject
+        return { h, points: new PointSeries(), lastTs: -Infinity } satisfies RateSubject
       case 'sensor_fault':
         return { level, entries: new FaultLog(), lastTs: -Infinity } satisfies FaultSubject
       case 'tunnel_closure':
