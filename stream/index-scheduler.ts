@@ -62,6 +62,55 @@ export function throttleByKey<K>(periodMs: number, idleMs: number, scheduler: Sc
     })
 }
 
+/**
+ * At most `maxPerTurn` values in one go: the rest wait for later turns, `maxPerTurn` each (scheduled at delay 0,
+ * which on the async scheduler is a timer, so I/O runs between them). Keys whose throttle periods opened together
+ * stay in step, so every second all their trailing ends fall due in the same timer phase; computed back to back they
+ * held the event loop for tens of milliseconds, which is what publish-to-websocket latency then measured. Order is
+ * kept; under the virtual-time TestScheduler the later slices run in the same frame.
+ */
+export function slicedByTurn<T>(maxPerTurn: number, scheduler: SchedulerLike = asyncScheduler): MonoTypeOperatorFunction<T> {
+  return (source) =>
+    new Observable<T>((subscriber) => {
+      let queue: T[] = []
+      let head = 0
+      /** Values emitted since the turn's first one; reset by an action scheduled at that first one. */
+      let inTurn = 0
+      let turnEnd: Subscription | undefined
+      const endTurn = (): void => {
+        turnEnd = undefined
+        inTurn = 0
+        const end = Math.min(queue.length, head + maxPerTurn)
+        while (head < end) emit(queue[head++] as T)
+        if (head === queue.length) {
+          queue = []
+          head = 0
+        }
+      }
+      const emit = (value: T): void => {
+        inTurn++
+        turnEnd ??= scheduler.schedule(endTurn, 0)
+        subscriber.next(value)
+      }
+      const upstream = source.subscribe({
+        next(value) {
+          if (inTurn < maxPerTurn && head === queue.length) emit(value)
+          else queue.push(value)
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete() {
+          while (head < queue.length) subscriber.next(queue[head++] as T)
+          subscriber.complete()
+        },
+      })
+      return () => {
+        upstream.unsubscribe()
+        turnEnd?.unsubscribe()
+        queue = []
+      }
+    })
+}
+
 /** What the engine is told to do: recompute one key, or refresh every key. */
 export type IndexTick = { type: 'key'; key: string } | { type: 'refresh' }
 
@@ -73,11 +122,14 @@ export interface IndexScheduleOptions {
   refreshMs?: number
   /** A key's throttle state is dropped after this long without changes, ms; default 60 000. */
   idleMs?: number
+  /** Most key recomputations in one event-loop turn; the rest follow in later turns; default 16. */
+  keysPerTurn?: number
 }
 
 /**
  * The recompute schedule of the indices (SPEC §7): dirty keys in, ticks out; each key throttled to one
- * recomputation per `throttleMs` (leading and trailing), plus a `refresh` tick every `refreshMs`.
+ * recomputation per `throttleMs` (leading and trailing; a tick may then wait a few turns behind others due at the
+ * same time, see slicedByTurn), plus a `refresh` tick every `refreshMs`.
  */
 export function indexSchedule(options: IndexScheduleOptions = {}, scheduler: SchedulerLike = asyncScheduler): OperatorFunction<string, IndexTick> {
   const throttleMs = options.throttleMs ?? 1000
@@ -85,6 +137,7 @@ export function indexSchedule(options: IndexScheduleOptions = {}, scheduler: Sch
   const idleMs = options.idleMs ?? 60_000
   return pipe(
     throttleByKey<string>(throttleMs, idleMs, scheduler),
+    slicedByTurn<string>(options.keysPerTurn ?? 16, scheduler),
     map((key): IndexTick => ({ type: 'key', key })),
     mergeWith(interval(refreshMs, scheduler).pipe(map((): IndexTick => ({ type: 'refresh' })))),
   )

@@ -1,7 +1,8 @@
-import { take } from 'rxjs'
+import { Subject, take } from 'rxjs'
 import { TestScheduler } from 'rxjs/testing'
 import { describe, expect, it } from 'vitest'
-import { indexSchedule, throttleByKey } from '../../stream/index-scheduler.js'
+import { indexSchedule, slicedByTurn, throttleByKey } from '../../stream/index-scheduler.js'
+import { waitFor } from '../helpers/wait-for.js'
 
 const testScheduler = () => new TestScheduler((actual, expected) => expect(actual).toEqual(expected))
 
@@ -57,5 +58,40 @@ describe('indexSchedule', () => {
         r: { type: 'refresh' },
       })
     })
+  })
+})
+
+describe('slicedByTurn', () => {
+  it('passes values through in order, in the same virtual frame', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const source = hot('(abcde) 5ms f', { a: 1, b: 2, c: 3, d: 4, e: 5, f: 6 })
+      expectObservable(source.pipe(slicedByTurn(2))).toBe('(abcde) 5ms f', { a: 1, b: 2, c: 3, d: 4, e: 5, f: 6 })
+    })
+  })
+
+  it('emits at most maxPerTurn values in one turn and the rest in later turns, with I/O in between', async () => {
+    const source = new Subject<number>()
+    const seen: number[] = []
+    const sub = source.pipe(slicedByTurn(3)).subscribe((v) => seen.push(v))
+    for (let i = 1; i <= 8; i++) source.next(i)
+    // Synchronously, only the first turn's share.
+    expect(seen).toEqual([1, 2, 3])
+    // A setImmediate callback (the check phase after I/O) runs before the next slice's timer.
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(seen.length).toBeLessThan(8)
+    await waitFor(() => seen.length === 8, { timeoutMs: 2000, intervalMs: 1, message: 'the later slices' })
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+    sub.unsubscribe()
+  })
+
+  it('hands over what is still queued when the source completes', () => {
+    const source = new Subject<number>()
+    const seen: number[] = []
+    source.pipe(slicedByTurn(1)).subscribe((v) => seen.push(v))
+    source.next(1)
+    source.next(2)
+    source.next(3)
+    source.complete()
+    expect(seen).toEqual([1, 2, 3])
   })
 })
