@@ -5,12 +5,13 @@ import type { Clock } from '../ports.js'
 import type { RegistryIndex } from '../registry/registry-index.js'
 import { CLEAR_PARAMETERS, type ClearParameter, type ClearValues, type WaterBodyType } from './indices/clear-subscores.js'
 import { clearWaterIndex, type ClearIndex } from './indices/clear-water-index.js'
-import { clearConfidence, clearWindowMs, clearWindowOfFields, stationMedian, type ClearWindow, type StationWindows } from './indices/clear-window.js'
+import { clearConfidence, clearWindowMs, clearWindowOfColumns, stationMedian, type ClearWindow, type StationWindows } from './indices/clear-window.js'
 import { CORROBORATION_SCORE, PERSISTENCE_MS } from './indices/corroboration.js'
 import { districtClearIndex, type DistrictClearSegment } from './indices/district-clear-index.js'
 import { districtSmoothIndex, type DistrictSmoothZone } from './indices/district-smooth-index.js'
 import type { NullIndex } from './indices/null-index.js'
-import { isRaining, rainTotals } from './indices/rain-totals.js'
+import { isRaining, rainTotalsOfColumns } from './indices/rain-totals.js'
+import type { ReadingColumns } from './indices/reading-columns.js'
 import { MEDIAN_SPAN_MS, sensorValue } from './indices/sensor-value.js'
 import { levelOfBand, SMOOTH_FIELD, smoothScorer, type AlertLevel } from './indices/smooth-subscores.js'
 import { smoothWaterIndex, type SensorSnapshot, type SmoothIndex } from './indices/smooth-water-index.js'
@@ -29,7 +30,7 @@ import {
 } from './index-json.js'
 import { indexSchedule, type IndexTick } from './index-scheduler.js'
 import { indexTopology, type IndexTopology } from './index-topology.js'
-import { createSensorHistory, type HeldReading, type SensorRecord } from './sensor-history.js'
+import { createSensorHistory, type SensorRecord } from './sensor-history.js'
 import { advanceZoneAlert, INITIAL_ZONE_ALERT, resolveZoneAlert, settleZoneAlert, type ZoneAlertState, type ZoneEvaluation } from './zone-alert.js'
 
 const MINUTE = 60_000
@@ -283,7 +284,7 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
       return cached
     }
     const lastValid = rec.lastValid?.[parameter]
-    const w = clearWindowOfFields({
+    const w = clearWindowOfColumns({
       parameter,
       readings: rec.readings,
       latestTs: end,
@@ -378,16 +379,21 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
     stamp.freshUntil = Math.min(stamp.freshUntil, freshUntilOf(sensor, rec.lastReceivedAt))
     const horizon = rec.latestTs - valueHorizonMs(sensor)
     const readings = rec.readings
+    const { data } = readings
+    const offset = readings.offsetOf(field)
+    const first = readings.start
+    const end = first + readings.length
     // The sensor's value reads only its last 3 good readings newer than the horizon: the tail back to the third.
     const tail: TimedValue[] = []
     let good = 0
-    for (let i = readings.length - 1; i >= 0 && good < 3; i--) {
-      const r = readings[i] as HeldReading
-      if (r.ts <= horizon) break
-      const value = r.fields[field]
+    for (let row = end - 1; offset >= 0 && row >= first && good < 3; row--) {
+      const ts = data[row] as number
+      if (ts <= horizon) break
+      const value = readings.valueAt(offset + row)
       if (value === undefined) continue
-      tail.push({ ts: r.ts, value, quality: r.quality })
-      if (r.quality === 'good' && Number.isFinite(value)) good++
+      const quality = readings.qualityAt(row)
+      tail.push({ ts, value, quality })
+      if (quality === 'good' && Number.isFinite(value)) good++
     }
     tail.reverse()
     // Only a value scoring below 40 makes the index look back further, for the persistence run (corroboration).
@@ -395,11 +401,13 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
     const score = value === undefined ? undefined : scorerOf(sensor)
     if (score === undefined || score(value?.value as number) >= CORROBORATION_SCORE) return snapshotWith(sensor, lastScore, tail, stale)
     const recent: TimedValue[] = []
-    for (const r of readings) {
-      const value = r.fields[field]
+    for (let row = first; offset >= 0 && row < end; row++) {
+      const value = readings.valueAt(offset + row)
       if (value === undefined) continue
+      const ts = data[row] as number
+      const quality = readings.qualityAt(row)
       // An old good reading still counts for the persistence run, but is no current value of a sensor sending only suspect ones.
-      recent.push({ ts: r.ts, value, quality: r.quality === 'good' && r.ts <= horizon ? 'suspect' : r.quality })
+      recent.push({ ts, value, quality: quality === 'good' && ts <= horizon ? 'suspect' : quality })
     }
     return snapshotWith(sensor, lastScore, recent, stale)
   }
@@ -427,7 +435,12 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
       stats.computed++
       const stamp: InputStamp = { topo, segment, version, epoch, now, freshUntil: Infinity }
       const sensors = topo.zoneSensors(segment.id).map((s) => snapshotOf(s, zone, now, stamp))
-      const rain = rainTotals(topo.rainGauges(segment.id).map((g) => history.values(g.id, 'rain_mm')), at)
+      const gauges: ReadingColumns[] = []
+      for (const g of topo.rainGauges(segment.id)) {
+        const held = history.get(g.id)?.readings
+        if (held !== undefined) gauges.push(held)
+      }
+      const rain = rainTotalsOfColumns(gauges, at)
       const index = smoothWaterIndex({ sensors, rain, now: at })
       const evaluation: ZoneEvaluation = index.value === null
         ? { value: null, rainPressure: 0, raining: isRaining(rain) }

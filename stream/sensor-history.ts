@@ -1,14 +1,193 @@
 import type { Quality, Reading, Sensor } from '../domain.js'
 import type { ClearParameter } from './indices/clear-subscores.js'
 import type { LastValidWindow } from './indices/clear-window.js'
+import { QUALITY_CODE, QUALITY_OF_CODE, type ReadingColumns } from './indices/reading-columns.js'
 import type { TimedValue } from './indices/timed-value.js'
 
-/** One reading as the index engine keeps it. */
+/** One reading as the index engine keeps it, materialised from the columns (`HeldReadings.at`). */
 export interface HeldReading {
   /** Event time, epoch milliseconds. */
   ts: number
   quality: Quality
+  /** The fields the reading has, in the order of the columns. */
   fields: Readonly<Record<string, number>>
+}
+
+/**
+ * Both 32-bit words of a cell whose reading lacks the field: a quiet NaN that no arithmetic produces, so that a field
+ * present with the value NaN stays apart from an absent one. It is only ever copied into a column by `set` (which
+ * copies bytes), never stored as a number (which may give a NaN other bits).
+ */
+const ABSENT_WORD = 0x7ffcdead
+const ABSENT_CELL = new Float64Array(new Uint32Array([ABSENT_WORD, ABSENT_WORD]).buffer)
+const NO_DATA = new Float64Array(0)
+const NO_CODES = new Uint8Array(0)
+
+/** Column layouts (field names in order), shared by every record with the same one. */
+const layouts = new Map<string, readonly string[]>()
+
+function withField(fields: readonly string[], field: string): readonly string[] {
+  const key = `${fields.join('\u0000')}\u0000${field}`
+  let layout = layouts.get(key)
+  if (layout === undefined) {
+    layout = Object.freeze([...fields, field])
+    layouts.set(key, layout)
+  }
+  return layout
+}
+
+/**
+ * Rows of the next buffer for `n` readings and one more, when a buffer of `capacity` rows has no row free at its end:
+ * half as many again when they fill more than 7/8 of it (so a sensor whose readings only grow holds at most 1.5 rows
+ * per reading), 1.5 per reading when they fill a quarter of it or less, else the same (the rows move back to the
+ * front). Moving the rows costs at most 7 row copies per reading added.
+ */
+function capacityFor(n: number, capacity: number): number {
+  if (n > (capacity * 7) / 8) return Math.max(capacity + 1, Math.ceil(capacity * 1.5))
+  if (n <= capacity / 4) return Math.max(n + 1, Math.ceil(n * 1.5))
+  return capacity
+}
+
+/**
+ * One sensor's readings in event-time order, one per `ts`, column by column in one buffer: the event times, a column
+ * per field any held reading had (NaN where a reading lacks it) and the quality codes. Pruned from the front by
+ * moving `start`; when the end of the buffer is reached the rows move back to the front, or to a longer buffer
+ * (capacityFor).
+ */
+export class HeldReadings implements ReadingColumns {
+  /** The fields with a column, in the order they first came. */
+  fields: readonly string[] = []
+  /** Rows the buffer has room for. */
+  capacity = 0
+  /** Row of the oldest reading. */
+  start = 0
+  /** Readings held: rows `start` to `start + length − 1`. */
+  length = 0
+  /** Event time of row r at `[r]`; field k of row r at `[(k + 1)·capacity + r]`. */
+  data: Float64Array = NO_DATA
+  /** Quality code (QUALITY_CODE) of row r at `[r]`. */
+  codes: Uint8Array = NO_CODES
+  /** `data` as 32-bit words, to tell an absent cell; made when first needed, dropped with its buffer. */
+  private words: Uint32Array | undefined = undefined
+
+  /** Offset of `field`'s column in `data`, −1 when no reading held has had it. */
+  offsetOf(field: string): number {
+    const k = this.fields.indexOf(field)
+    return k < 0 ? -1 : (k + 1) * this.capacity
+  }
+
+  /** The value in cell `at` of `data` (column offset + row), `undefined` when that reading lacks the field. */
+  valueAt(at: number): number | undefined {
+    const value = this.data[at] as number
+    if (value === value) return value
+    const words = (this.words ??= new Uint32Array(this.data.buffer, this.data.byteOffset, this.data.length * 2))
+    return words[2 * at] === ABSENT_WORD && words[2 * at + 1] === ABSENT_WORD ? undefined : value
+  }
+
+  /** The quality of row r. */
+  qualityAt(row: number): Quality {
+    return QUALITY_OF_CODE[this.codes[row] as number] as Quality
+  }
+
+  /** The i-th oldest reading as an object (for tests and inspection; the engine reads the columns). */
+  at(i: number): HeldReading | undefined {
+    if (i < 0 || i >= this.length) return undefined
+    const row = this.start + i
+    const fields: Record<string, number> = {}
+    for (const [k, field] of this.fields.entries()) {
+      const value = this.valueAt((k + 1) * this.capacity + row)
+      if (value !== undefined) fields[field] = value
+    }
+    return { ts: this.data[row] as number, quality: this.qualityAt(row), fields }
+  }
+
+  /** Row of the first reading with `ts ≥ target` (or `ts > target` when `after`); `start + length` when none. */
+  search(target: number, after = false): number {
+    let lo = this.start
+    let hi = this.start + this.length
+    const data = this.data
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      const ts = data[mid] as number
+      if (ts < target || (after && ts === target)) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+
+  /** Adds the reading in ts order, or replaces the one with its `ts`. */
+  put(ts: number, quality: Quality, fields: Readonly<Record<string, number>>): 'added' | 'replaced' {
+    let layout = this.fields
+    for (const field in fields) if (fields[field] !== undefined && layout.indexOf(field) < 0) layout = withField(layout, field)
+    const n = this.length
+    let i = n
+    let replace = false
+    if (n > 0 && !((this.data[this.start + n - 1] as number) < ts)) {
+      const row = this.search(ts)
+      i = row - this.start
+      replace = i < n && this.data[row] === ts
+    }
+    const full = !replace && this.start + n === this.capacity
+    if (full || layout !== this.fields) this.relayout(full ? capacityFor(n, this.capacity) : this.capacity, layout)
+    const row = this.start + i
+    if (!replace) {
+      if (i < n) this.shift(row)
+      this.length++
+    }
+    const data = this.data
+    const capacity = this.capacity
+    data[row] = ts
+    this.codes[row] = QUALITY_CODE[quality]
+    for (let k = 0; k < layout.length; k++) {
+      const value = fields[layout[k] as string]
+      if (value === undefined) data.set(ABSENT_CELL, (k + 1) * capacity + row)
+      else data[(k + 1) * capacity + row] = value
+    }
+    return replace ? 'replaced' : 'added'
+  }
+
+  /** Forgets the `count` oldest readings. */
+  dropOldest(count: number): void {
+    this.length -= count
+    this.start = this.length === 0 ? 0 : this.start + count
+  }
+
+  /** Moves rows `row` … end one row on (room for an insertion), in every column; the row after the end is free. */
+  private shift(row: number): void {
+    const end = this.start + this.length
+    for (let c = 0; c <= this.fields.length; c++) {
+      const base = c * this.capacity
+      this.data.copyWithin(base + row + 1, base + row, base + end)
+    }
+    this.codes.copyWithin(row + 1, row, end)
+  }
+
+  /** Moves the rows to the front of a buffer of `capacity` rows with a column per field of `layout` (new ones absent). */
+  private relayout(capacity: number, layout: readonly string[]): void {
+    const from = this.start
+    const to = from + this.length
+    const old = this.capacity
+    if (capacity === old && layout === this.fields) {
+      for (let c = 0; c <= layout.length; c++) this.data.copyWithin(c * old, c * old + from, c * old + to)
+      this.codes.copyWithin(0, from, to)
+      this.start = 0
+      return
+    }
+    const columns = layout.length + 1
+    const buffer = new ArrayBuffer(columns * 8 * capacity + capacity)
+    const data = new Float64Array(buffer, 0, columns * capacity)
+    const codes = new Uint8Array(buffer, columns * 8 * capacity, capacity)
+    // Same-type `set` copies bytes, so an absent cell stays one.
+    for (let c = 0; c <= this.fields.length; c++) data.set(this.data.subarray(c * old + from, c * old + to), c * capacity)
+    for (let c = this.fields.length + 1; c < columns; c++) new Uint32Array(buffer, c * 8 * capacity, 2 * this.length).fill(ABSENT_WORD)
+    codes.set(this.codes.subarray(from, to))
+    this.data = data
+    this.codes = codes
+    this.words = undefined
+    this.capacity = capacity
+    this.fields = layout
+    this.start = 0
+  }
 }
 
 /** What is kept of one sensor: its recent readings in event-time order and its window memory. */
@@ -18,7 +197,7 @@ export interface SensorRecord {
   /** Latest arrival on the wall clock, epoch milliseconds (staleness). */
   lastReceivedAt: number
   /** Readings newer than `latestTs − retention`, sorted by `ts`, one per `ts`. */
-  readings: HeldReading[]
+  readings: HeldReadings
   /** The last valid clear-water window per parameter, for the `held` rule (INDICES.md §1); created by its first. */
   lastValid: Partial<Record<ClearParameter, LastValidWindow>> | undefined
   /** Readings added or replaced so far: a caller's result over `readings` holds while this is unchanged. */
@@ -55,22 +234,6 @@ export interface SensorHistory {
   readonly readingCount: number
 }
 
-/** Index of the first reading with `ts ≥ target` (or `ts > target` when `after`). */
-function search(readings: readonly HeldReading[], target: number, after = false): number {
-  let lo = 0
-  let hi = readings.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    const ts = (readings[mid] as HeldReading).ts
-    if (ts < target || (after && ts === target)) lo = mid + 1
-    else hi = mid
-  }
-  return lo
-}
-
-/** The readings of a record before its first kept reading (shared, never written). */
-const EMPTY: HeldReading[] = []
-
 /** Creates an empty history; every sensor's readings are bounded by its retention and the hard cap. */
 export function createSensorHistory(options: SensorHistoryOptions): SensorHistory {
   const records = new Map<string, SensorRecord>()
@@ -83,7 +246,7 @@ export function createSensorHistory(options: SensorHistoryOptions): SensorHistor
       eventTime = eventTime === undefined ? reading.ts : Math.max(eventTime, reading.ts)
       let rec = records.get(sensor.id)
       if (rec === undefined) {
-        rec = { latestTs: reading.ts, lastReceivedAt: reading.receivedAt, readings: EMPTY, lastValid: undefined, changes: 0 }
+        rec = { latestTs: reading.ts, lastReceivedAt: reading.receivedAt, readings: new HeldReadings(), lastValid: undefined, changes: 0 }
         records.set(sensor.id, rec)
       }
       // Any data resets staleness, even a reading too old to keep (SPEC §6).
@@ -92,32 +255,13 @@ export function createSensorHistory(options: SensorHistoryOptions): SensorHistor
       const horizon = latest - options.retentionMs(sensor)
       if (reading.ts <= horizon) return 'too_old'
       rec.latestTs = latest
-      const held: HeldReading = { ts: reading.ts, quality: reading.quality, fields: reading.fields }
       rec.changes++
-      let list = rec.readings
-      let outcome: InsertOutcome = 'added'
-      if (list === EMPTY) {
-        // Exactly one element to start with (a push would reserve 17): most sensors of a large registry hold few.
-        list = [held]
-        rec.readings = list
-        readingCount++
-      } else if (list.length === 0 || (list[list.length - 1] as HeldReading).ts < reading.ts) {
-        // In order, the usual case.
-        list.push(held)
-        readingCount++
-      } else {
-        const at = search(list, reading.ts)
-        if (list[at]?.ts === reading.ts) {
-          list[at] = held
-          outcome = 'replaced'
-        } else {
-          list.splice(at, 0, held)
-          readingCount++
-        }
-      }
-      const drop = Math.max(search(list, horizon, true), list.length - maxReadings)
+      const held = rec.readings
+      const outcome = held.put(reading.ts, reading.quality, reading.fields)
+      if (outcome === 'added') readingCount++
+      const drop = Math.max(held.search(horizon, true) - held.start, held.length - maxReadings)
       if (drop > 0) {
-        list.splice(0, drop)
+        held.dropOldest(drop)
         readingCount -= drop
       }
       return outcome
@@ -127,9 +271,12 @@ export function createSensorHistory(options: SensorHistoryOptions): SensorHistor
     },
     values(id, field) {
       const out: TimedValue[] = []
-      for (const r of records.get(id)?.readings ?? []) {
-        const value = r.fields[field]
-        if (value !== undefined) out.push({ ts: r.ts, value, quality: r.quality })
+      const held = records.get(id)?.readings
+      const offset = held?.offsetOf(field) ?? -1
+      if (held === undefined || offset < 0) return out
+      for (let row = held.start, end = held.start + held.length; row < end; row++) {
+        const value = held.valueAt(offset + row)
+        if (value !== undefined) out.push({ ts: held.data[row] as number, value, quality: held.qualityAt(row) })
       }
       return out
     },

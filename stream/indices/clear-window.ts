@@ -1,5 +1,6 @@
 import type { Sensor } from '../../domain.js'
 import { CLEAR_PARAMETERS, type ClearParameter } from './clear-subscores.js'
+import { QUALITY_CODE, type ReadingColumns } from './reading-columns.js'
 import { roundHalfEven } from './round-half-even.js'
 import type { TimedValue } from './timed-value.js'
 
@@ -11,6 +12,8 @@ export const GB3838_DECIMALS: Readonly<Record<ClearParameter, number>> = {
   tp_mgl: 3,
   ph: 2,
 }
+
+const GOOD = QUALITY_CODE.good
 
 /** Shortest clear-water window, 2 h in milliseconds (INDICES.md §1). */
 export const MIN_CLEAR_WINDOW_MS = 2 * 3_600_000
@@ -98,25 +101,25 @@ export function clearWindow(input: ClearWindowInput): ClearWindow {
   return windowOf(input, good)
 }
 
-/** One reading with all its fields, as a caller keeps it. */
-export interface FieldsReading {
-  ts: number
-  quality: TimedValue['quality']
-  fields: Readonly<Record<string, number>>
-}
-
 /**
- * `clearWindow` over readings that carry the parameter among their fields (a reading without it is skipped), without
- * a `TimedValue` per reading: the same window.
+ * `clearWindow` over a station's readings held column by column (a reading without the parameter is skipped), with no
+ * object per reading: the same window.
  */
-export function clearWindowOfFields(input: Omit<ClearWindowInput, 'readings'> & { readings: readonly FieldsReading[] }): ClearWindow {
+export function clearWindowOfColumns(input: Omit<ClearWindowInput, 'readings'> & { readings: ReadingColumns }): ClearWindow {
   const start = input.latestTs - clearWindowMs(input.intervalS)
   const end = input.latestTs
   const good: number[] = []
-  for (const r of input.readings) {
-    if (r.quality !== 'good' || !(r.ts > start && r.ts <= end)) continue
-    const value = r.fields[input.parameter]
-    if (value !== undefined && Number.isFinite(value)) good.push(value)
+  const { data, codes } = input.readings
+  const offset = input.readings.offsetOf(input.parameter)
+  if (offset >= 0) {
+    for (let row = input.readings.start, last = row + input.readings.length; row < last; row++) {
+      if (codes[row] !== GOOD) continue
+      const ts = data[row] as number
+      if (!(ts > start && ts <= end)) continue
+      // An absent value is NaN: not finite, as a reading without the field is skipped.
+      const value = data[offset + row] as number
+      if (Number.isFinite(value)) good.push(value)
+    }
   }
   return windowOf(input, good)
 }

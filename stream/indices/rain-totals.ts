@@ -1,3 +1,4 @@
+import { QUALITY_CODE, type ReadingColumns } from './reading-columns.js'
 import type { AlertLevel } from './smooth-subscores.js'
 import type { TimedValue } from './timed-value.js'
 
@@ -23,24 +24,55 @@ export const CORROBORATING_RAIN_MM = 2
 /** Trailing window totals that give an observed rain level, mm (INDICES.md §2 Rain pressure). */
 export const RAIN_PRESSURE_MM = { blue12h: 50, yellow6h: 50, orange3h: 50, red3h: 100 } as const
 
+/** The totals and their trailing windows, minutes. */
+const RAIN_WINDOWS: readonly (readonly [keyof RainTotals, number])[] = [
+  ['mm30', 30],
+  ['mm60', 60],
+  ['r3h', 180],
+  ['r6h', 360],
+  ['r12h', 720],
+]
+
+const BAD = QUALITY_CODE.bad
+
 /**
  * Totals over `(now − window, now]` of the `rain_mm` readings of each gauge, the maximum over the
  * gauges (the zone's, or the district's when it has none: the caller chooses). Bad readings are skipped.
  */
 export function rainTotals(gauges: readonly (readonly TimedValue[])[], now: number): RainTotals {
   const out = { ...NO_RAIN }
-  const windows: [keyof RainTotals, number][] = [
-    ['mm30', 30],
-    ['mm60', 60],
-    ['r3h', 180],
-    ['r6h', 360],
-    ['r12h', 720],
-  ]
   for (const readings of gauges) {
-    for (const [key, minutes] of windows) {
+    for (const [key, minutes] of RAIN_WINDOWS) {
       const start = now - minutes * MINUTE_MS
       let sum = 0
       for (const r of readings) if (r.quality !== 'bad' && r.ts > start && r.ts <= now && r.value > 0) sum += r.value
+      out[key] = Math.max(out[key], sum)
+    }
+  }
+  return out
+}
+
+/**
+ * `rainTotals` over gauges whose readings are held column by column (the `rain_mm` field), with no object per
+ * reading: the same totals, summed in the same order.
+ */
+export function rainTotalsOfColumns(gauges: readonly ReadingColumns[], now: number): RainTotals {
+  const out = { ...NO_RAIN }
+  for (const gauge of gauges) {
+    const offset = gauge.offsetOf('rain_mm')
+    if (offset < 0) continue
+    const { data, codes } = gauge
+    const first = gauge.start
+    const last = first + gauge.length
+    for (const [key, minutes] of RAIN_WINDOWS) {
+      const start = now - minutes * MINUTE_MS
+      let sum = 0
+      for (let row = first; row < last; row++) {
+        const ts = data[row] as number
+        // An absent value is NaN, never above 0.
+        const value = data[offset + row] as number
+        if (codes[row] !== BAD && ts > start && ts <= now && value > 0) sum += value
+      }
       out[key] = Math.max(out[key], sum)
     }
   }
