@@ -28,7 +28,7 @@ import {
   type SegmentIndexJson,
   type WaterIndexPoint,
 } from './index-json.js'
-import { indexSchedule, type IndexTick } from './index-scheduler.js'
+import { indexSchedule, slicedByTurn, type IndexTick } from './index-scheduler.js'
 import { indexTopology, type IndexTopology } from './index-topology.js'
 import { createSensorHistory, type SensorRecord } from './sensor-history.js'
 import { advanceZoneAlert, INITIAL_ZONE_ALERT, resolveZoneAlert, settleZoneAlert, type ZoneAlertState, type ZoneEvaluation } from './zone-alert.js'
@@ -181,6 +181,9 @@ function stampHolds(stamp: InputStamp, topo: IndexTopology, segment: Segment, ve
 function freshUntilOf(sensor: Sensor, lastReceivedAt: number): number {
   return lastReceivedAt + 3 * sensor.intervalS * 1000 - 1
 }
+
+/** Keys a refresh recomputes in one event-loop turn; the rest follow in later turns. */
+const REFRESH_KEYS_PER_TURN = 16
 
 const segmentKey = (id: string) => `segment:${id}`
 const districtKey = (id: string) => `district:${id}`
@@ -604,11 +607,16 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
     for (const key of pending) if (!known.has(key)) pending.delete(key)
   }
 
+  // A refresh recomputes every key: hundreds of segments at once would hold the event loop for tens of
+  // milliseconds, so its keys go out a few per turn, as the throttled ones do (index-scheduler.ts).
+  const refreshKeys = new Subject<string>()
+  const refreshing = refreshKeys.pipe(slicedByTurn<string>(REFRESH_KEYS_PER_TURN, scheduler)).subscribe((key) => safely(key, () => publish(key, true)))
+
   function refresh(): void {
     safely('sweep', sweep)
     const topo = topology()
-    for (const segment of topo.segments) safely(segment.id, () => publish(segmentKey(segment.id), true))
-    for (const district of topo.districts) safely(district, () => publish(districtKey(district), true))
+    for (const segment of topo.segments) refreshKeys.next(segmentKey(segment.id))
+    for (const district of topo.districts) refreshKeys.next(districtKey(district))
   }
 
   const subscription: Subscription = dirty.pipe(indexSchedule({ throttleMs: options.throttleMs ?? 1000, refreshMs: options.refreshMs ?? 10_000 }, scheduler)).subscribe((tick: IndexTick) => {
@@ -722,6 +730,8 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
     },
     close() {
       subscription.unsubscribe()
+      refreshing.unsubscribe()
+      refreshKeys.complete()
       dirty.complete()
       updates.complete()
       zoneAlerts.complete()
