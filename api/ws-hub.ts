@@ -12,12 +12,6 @@ export type EventType = 'index' | 'alert' | 'parking' | 'reading'
 
 /** Bytes corked for one client above which they are written at once, before the turn ends. */
 const CORK_FLUSH_BYTES = 65_536
-/**
- * Longest a frame waits corked, ms. Under load a turn holds one or a few messages, so uncorking at its end meant a
- * write syscall per client every few frames (about a tenth of the engine's time end to end); a few milliseconds
- * gather tens of frames per write at the price of that much latency.
- */
-const CORK_MAX_MS = 4
 
 const CHANNEL_OF: Record<EventType, Channel> = { index: 'indices', alert: 'alerts', parking: 'parking', reading: 'readings' }
 
@@ -159,15 +153,13 @@ export function createWsHub(options: WsHubOptions): WsHub {
     if (err) log.debug({ err }, 'ws send failed')
   }
 
-  // Frames sent within CORK_MAX_MS go out in one write per client: the underlying socket is corked at the first
-  // frame and uncorked by a timer (or at once past CORK_FLUSH_BYTES). `ws` has no public cork; its maintainers
-  // point to `_socket`.
+  // Frames sent in one event-loop turn go out in one write per client: the underlying socket is corked at the
+  // turn's first frame and uncorked in setImmediate. `ws` has no public cork; its maintainers point to `_socket`.
   const corked: Client[] = []
-  let uncorkTimer: NodeJS.Timeout | undefined
+  let uncorkScheduled = false
 
   function uncorkAll(): void {
-    if (uncorkTimer !== undefined) clearTimeout(uncorkTimer)
-    uncorkTimer = undefined
+    uncorkScheduled = false
     for (const client of corked) {
       client.corked?.uncork()
       client.corked = undefined
@@ -181,7 +173,10 @@ export function createWsHub(options: WsHubOptions): WsHub {
     raw.cork()
     client.corked = raw
     corked.push(client)
-    uncorkTimer ??= setTimeout(uncorkAll, CORK_MAX_MS)
+    if (!uncorkScheduled) {
+      uncorkScheduled = true
+      setImmediate(uncorkAll)
+    }
   }
 
   function send(client: Client, frame: string): void {
