@@ -16,11 +16,7 @@ import { buildConfig } from '../config.js'
 import { createMemoryBroker } from '../ingest/memory-broker.js'
 import { generateMessages } from '../simulators/generate-messages.js'
 import { benchRegistry } from './bench-registry.js'
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`)
-  return i < 0 ? fallback : Number(process.argv[i + 1])
-}
+import { arg } from './micro-support.js'
 
 const copies = arg('copies', 25)
 const count = arg('messages', 200_000)

@@ -21,11 +21,10 @@
 // rate, so its bytes per pair fall with the pairs held (300 here; 86,400 in a day). The old Map held 86,400 entries
 // per sensor for 24 h: about 6.9 MB per sensor, 70 GB for 10,125 sensors. Jittered timestamps are listed in
 // Float64Arrays: 8 bytes each plus up to half again of spare capacity (24 h at 1 Hz: about 0.8 MB per sensor).
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import { duplicateFilter, type DuplicateFilter } from '../ingest/duplicate-filter.js'
 import type { Clock } from '../ports.js'
 import { benchRegistry } from './bench-registry.js'
+import { arg, gc } from './micro-support.js'
 
 /** The implementation before the runs: per sensor, a Map from ts to acceptance time in acceptance order. */
 function oldDuplicateFilter(options: { horizonMs?: number; clock: Clock }): DuplicateFilter {
@@ -62,18 +61,6 @@ function oldDuplicateFilter(options: { horizonMs?: number; clock: Clock }): Dupl
 }
 
 type Make = (options: { horizonMs?: number; clock: Clock }) => DuplicateFilter
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`)
-  return i < 0 ? fallback : Number(process.argv[i + 1])
-}
-
-function gc(): void {
-  setFlagsFromString('--expose-gc')
-  const collect = runInNewContext('gc') as () => void
-  collect()
-  collect()
-}
 
 /** Heap used plus ArrayBuffer backing stores (the Float64Array lists live outside the JS heap). */
 function held(): number {

@@ -5,8 +5,6 @@
 // in gateway batches of 100 with no index computation; then, after a full GC, the heap and the array buffers it holds
 // (process.memoryUsage: `external` already includes `arrayBuffers`, so they are not added twice) per held reading,
 // and the CPU of the inserts per reading.
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import { pino } from 'pino'
 import { VirtualTimeScheduler } from 'rxjs'
 import type { Reading } from '../domain.js'
@@ -14,21 +12,10 @@ import { indexRegistry } from '../registry/registry-index.js'
 import { createIndexEngine } from '../stream/index-engine.js'
 import { benchRegistry } from './bench-registry.js'
 import { loadReadings } from './load-points.js'
+import { arg, gc } from './micro-support.js'
 
 const BATCH = 100
 const START = Date.UTC(2026, 5, 1)
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`)
-  return i < 0 ? fallback : Number(process.argv[i + 1])
-}
-
-function gc(): void {
-  setFlagsFromString('--expose-gc')
-  const collect = runInNewContext('gc') as () => void
-  collect()
-  collect()
-}
 
 const registry = benchRegistry(arg('copies', 25))
 const index = indexRegistry(registry)

@@ -11,8 +11,6 @@
 //   full GC), in MB and bytes per reading.
 import { fork } from 'node:child_process'
 import { setImmediate as turn } from 'node:timers/promises'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import { pino } from 'pino'
 import { VirtualTimeScheduler } from 'rxjs'
 import { WebSocket, WebSocketServer } from 'ws'
@@ -25,29 +23,13 @@ import { createQualityStage } from '../stream/quality-stage.js'
 import { sensorState } from '../stream/sensor-state.js'
 import { benchRegistry } from './bench-registry.js'
 import { loadReadings } from './load-points.js'
+import { arg, cpuMs, gc } from './micro-support.js'
 
 const logger = pino({ level: 'silent' })
 const BATCH = 100
 /** Virtual wall time per batch, ms: 100 readings per 10 ms is 10,000 readings/s. */
 const WALL_PER_BATCH_MS = 10
 const START = Date.UTC(2026, 5, 1)
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`)
-  return i < 0 ? fallback : Number(process.argv[i + 1])
-}
-
-function cpuMs(from: NodeJS.CpuUsage): number {
-  const d = process.cpuUsage(from)
-  return (d.user + d.system) / 1000
-}
-
-function gc(): void {
-  setFlagsFromString('--expose-gc')
-  const collect = runInNewContext('gc') as () => void
-  collect()
-  collect()
-}
 
 function readingsOf(registry: Registry, count: number): Reading[] {
   return [...loadReadings(registry, START, 1, count)]
