@@ -623,8 +623,8 @@ class Writer implements InfluxWriter {
     let text: string
     const deadline = requestDeadline(this.opts.requestTimeoutMs, [this.abort.signal])
     try {
-      res = await fetch(this.writeUrl, { method: 'POST', headers: this.headers, body, signal: deadline.signal })
-      text = await res.text()
+      res = await deadline.race(fetch(this.writeUrl, { method: 'POST', headers: this.headers, body, signal: deadline.signal }))
+      text = await deadline.race(res.text())
     } catch (err) {
       if (this.abort.signal.aborted) throw new Stopped()
       return { kind: 'down', reason: deadline.timedOut ? `no answer within ${this.opts.requestTimeoutMs} ms` : errorText(err) }

