@@ -379,7 +379,7 @@ const PIPE_DIAMETERS = [0.5, 0.6, 0.8, 1.0, 1.2]
 const PONDING_CLOSURES = [20, 25, 30]
 
 /** mulberry32: a small, fast, seeded PRNG returning floats in [0, 1). */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0

@@ -1,23 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import type { Quality, Reading, Sensor } from '../../domain.js'
+import { mulberry32 } from '../../registry/generate-sample.js'
 import { createSensorHistory, HeldReadings, type InsertOutcome } from '../../stream/sensor-history.js'
 import { MIN, T0 } from './indices/fixtures.js'
 
 const WQ: Sensor = { id: 'WQ-1', kind: 'water_quality', district: 'xihu', segment: 'seg-1', name: 'WQ-1', lat: 0, lon: 0, intervalS: 60, params: {} }
 const FIELDS = ['do_mgl', 'ph', 'nh3n_mgl', 'tp_mgl'] as const
 const QUALITIES: Quality[] = ['good', 'suspect', 'bad']
-
-/** A small seeded generator (mulberry32), so a failure repeats. */
-function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
 
 interface Kept {
   ts: number
@@ -54,7 +43,7 @@ function reference(retentionMs: number, maxReadings: number) {
 
 describe('sensor history columns behave as a list of reading objects', () => {
   it.each([1, 2, 3, 4, 5, 6])('random inserts, seed %i: order, re-flags, pruning, the cap, absent and NaN fields', (seed) => {
-    const rnd = random(seed)
+    const rnd = mulberry32(seed)
     const retentionMs = (10 + Math.floor(rnd() * 50)) * MIN
     const maxReadings = 5 + Math.floor(rnd() * 60)
     const h = createSensorHistory({ retentionMs: () => retentionMs, idleMs: () => 24 * 60 * MIN, maxReadings })
