@@ -78,6 +78,11 @@ export interface App {
 }
 
 /** Composition root: builds every part from the config; `start()` wires and listens. */
+/** Which code runs: `bundle` when bin/citywater.js loaded dist/citywater.mjs, else `sources` (through tsx). */
+function runningCode(): 'bundle' | 'sources' {
+  return (globalThis as Record<symbol, unknown>)[Symbol.for('citywater.code')] === 'bundle' ? 'bundle' : 'sources'
+}
+
 export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const clock = overrides.clock ?? systemClock
   const logger = overrides.logger ?? createLogger({ level: config.logLevel })
@@ -469,7 +474,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       }, 5_000)
       alertTimer.unref()
       started = true
-      log.info({ http: `http://${config.httpHost}:${httpPort}`, mqtt: broker.kind === 'embedded' ? `mqtt://${config.mqttHost}:${(broker as EmbeddedBroker).port}` : config.mqttUrl, sensors: registry.registry.sensors.length }, 'citywater started')
+      log.info({ http: `http://${config.httpHost}:${httpPort}`, mqtt: broker.kind === 'embedded' ? `mqtt://${config.mqttHost}:${(broker as EmbeddedBroker).port}` : config.mqttUrl, sensors: registry.registry.sensors.length, code: runningCode() }, 'citywater started')
     },
     async close() {
       if (closing) return
