@@ -1,8 +1,9 @@
 import type { Board, Registry, Segment, Sensor } from '../domain.js'
+import { isHandedOver } from './handover.js'
 
 /** Read-only lookups over one validated registry; every method is a plain Map lookup. */
 export interface RegistryIndex {
-  /** The indexed registry: a deep-frozen copy of the one given to indexRegistry. */
+  /** The indexed registry, deep-frozen: a copy of the one given to indexRegistry, or that one itself when loadRegistry returned it. */
   readonly registry: Registry
   /** Every district with a segment, sensor or board, sorted. */
   readonly districts: readonly string[]
@@ -24,12 +25,16 @@ export interface RegistryIndex {
 
 const NONE: readonly never[] = Object.freeze([])
 
+/** Freezes every object and array reachable from `value` (descending into frozen ones too: a shallow freeze is not enough). */
 function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    for (const child of Object.values(value)) deepFreeze(child)
-    Object.freeze(value)
+  if (value === null || typeof value !== 'object') return value
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) deepFreeze(value[i])
+  } else {
+    const record = value as Record<string, unknown>
+    for (const key in record) deepFreeze(record[key])
   }
-  return value
+  return Object.isFrozen(value) ? value : Object.freeze(value)
 }
 
 function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, readonly T[]> {
@@ -48,9 +53,13 @@ function byId<T extends { id: string }>(items: readonly T[]): Map<string, T> {
   return new Map(items.map((item) => [item.id, item]))
 }
 
-/** Builds the lookups over a (validated) registry; the index holds a frozen copy, so later changes to the argument do not leak in. */
+/**
+ * Builds the lookups over a (validated) registry. The index holds a frozen copy, so later changes to the argument do
+ * not leak in; except a registry loadRegistry returned, which no one else holds: that one is deep-frozen in place and
+ * held as is (no second copy of a large registry), so it can no longer be changed after indexing.
+ */
 export function indexRegistry(registry: Registry): RegistryIndex {
-  const frozen = deepFreeze(structuredClone(registry))
+  const frozen = deepFreeze(isHandedOver(registry) ? registry : structuredClone(registry))
   const sensors = byId(frozen.sensors)
   const segments = byId(frozen.segments)
   const boards = byId(frozen.boards)

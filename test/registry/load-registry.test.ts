@@ -30,6 +30,13 @@ describe('parseRegistry', () => {
     expect(parseRegistry(registry)).toBe(registry)
   })
 
+  it('leaves the registry as it was, not frozen', () => {
+    const registry = fixture()
+    parseRegistry(registry)
+    expect(registry).toEqual(fixture())
+    expect(Object.isFrozen(registry.sensors[0])).toBe(false)
+  })
+
   it.each<[string, (r: Registry) => void]>([
     ['a warning level exactly normal + the default 0.2 m margin', (r) => Object.assign(sensor(r, 'WL-1').params, { normalLevelM: 2.9, warningLevelM: 3.1 })],
     ['a warning level exactly normal + an explicit margin', (r) => Object.assign(sensor(r, 'WL-1').params, { warningLevelM: 3.25, nearMarginM: 0.35 })],
@@ -133,6 +140,15 @@ describe('loadRegistry', () => {
     const file = join(dir, 'ok.json')
     writeFileSync(file, JSON.stringify(fixture()))
     expect(loadRegistry(file)).toEqual(fixture())
+  })
+
+  it('returns a registry the caller may still edit (indexRegistry freezes it only once indexed)', () => {
+    const file = join(dir, 'editable.json')
+    writeFileSync(file, JSON.stringify(fixture()))
+    const registry = loadRegistry(file)
+    expect(Object.isFrozen(registry.sensors)).toBe(false)
+    registry.sensors.pop()
+    expect(registry.sensors).toHaveLength(fixture().sensors.length - 1)
   })
 
   it.each<[string, string | undefined, string]>([
