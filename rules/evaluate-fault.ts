@@ -3,93 +3,245 @@ import type { AlertLevel, Report } from './condition.js'
 import type { CompiledSensorFault } from './compile-rules.js'
 import { formatNumber, levelName } from './rule-messages.js'
 
+/** An array of `n` slots for numbers: exact capacity for the usual window sizes (`new Array(n)` is fast up to ~100k). */
+export function numberSlots(n: number): number[] {
+  if (n <= 65_536) return new Array<number>(n)
+  const a: number[] = []
+  for (let i = 0; i < n; i++) a.push(0)
+  return a
+}
+
+/** Capacity after `cap` is full: half as much again, at least 4. */
+export function grown(cap: number): number {
+  return Math.max(4, cap + (cap >> 1))
+}
+
+/** What the fault rule reads and writes of one sensor's remembered readings (see FaultColumns). */
+export interface FaultEntries {
+  readonly length: number
+  ts(i: number): number
+  bad(i: number): boolean
+  reason(i: number): string
+  indexOf(ts: number): number
+  set(i: number, ts: number, bad: boolean, reason: string): void
+  insert(i: number, ts: number, bad: boolean, reason: string): void
+  dropFront(n: number): void
+}
+
 /**
- * The readings the fault rule remembers for one sensor, oldest first, sorted by ts, one per ts: their ts and whether
- * they were bad in typed arrays, the quality reason only for bad ones. A sensor reporting every second keeps an hour
- * of them (the bad-share window), so this is about 13 bytes a reading instead of an object each.
+ * The readings the fault rule remembers for many sensors, one row each, oldest first, sorted by ts, one per ts.
+ * A row's single good reading is held in the `ts0` column, with no array of its own; from its second reading (or
+ * first bad one) on, its ts are in a plain number array grown by half, and the quality reason of bad readings in
+ * a parallel array made only once the row has a bad reading (`null` for a good one). Columns of all rows are
+ * typed arrays, so a row costs a few bytes, not objects.
  */
-export class FaultLog {
-  private tsAt: Float64Array = new Float64Array(4)
-  private badAt: Uint8Array = new Uint8Array(4)
-  private reasons: string[] = []
-  /** Index of the oldest entry in the arrays. */
-  private head = 0
+export class FaultColumns {
+  /** Index of the oldest entry in the row's array. */
+  head: Int32Array
   /** Entries held. */
-  length = 0
+  len: Int32Array
+  /** The single good entry of a row without an array. */
+  ts0: Float64Array
+  tsAt: (number[] | undefined)[] = []
+  /** Per entry: the reason of a bad one, `null` for a good one; undefined while the row has had no bad entry. */
+  why: ((string | null)[] | undefined)[] = []
+
+  constructor(capacity: number) {
+    this.head = new Int32Array(capacity)
+    this.len = new Int32Array(capacity)
+    this.ts0 = new Float64Array(capacity)
+  }
+
+  /** Room for `capacity` rows. */
+  resize(capacity: number): void {
+    const head = new Int32Array(capacity)
+    head.set(this.head)
+    this.head = head
+    const len = new Int32Array(capacity)
+    len.set(this.len)
+    this.len = len
+    const ts0 = new Float64Array(capacity)
+    ts0.set(this.ts0)
+    this.ts0 = ts0
+  }
+
+  /** Empties a row and lets go of its arrays. */
+  clear(r: number): void {
+    this.head[r] = 0
+    this.len[r] = 0
+    this.tsAt[r] = undefined
+    this.why[r] = undefined
+  }
+
+  ts(r: number, i: number): number {
+    const a = this.tsAt[r]
+    return a === undefined ? (this.ts0[r] as number) : (a[(this.head[r] as number) + i] as number)
+  }
+
+  bad(r: number, i: number): boolean {
+    const w = this.why[r]
+    return w !== undefined && typeof w[(this.head[r] as number) + i] === 'string'
+  }
+
+  reason(r: number, i: number): string {
+    const w = this.why[r]
+    return w === undefined ? '' : (w[(this.head[r] as number) + i] ?? '')
+  }
+
+  indexOf(r: number, ts: number): number {
+    const n = this.len[r] as number
+    let lo = 0
+    let hi = n
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (this.ts(r, mid) < ts) lo = mid + 1
+      else hi = mid
+    }
+    return lo < n && this.ts(r, lo) === ts ? lo : -1
+  }
+
+  set(r: number, i: number, ts: number, bad: boolean, reason: string): void {
+    let a = this.tsAt[r]
+    if (a === undefined) {
+      if (!bad) {
+        this.ts0[r] = ts
+        return
+      }
+      a = this.toArray(r)
+    }
+    const at = (this.head[r] as number) + i
+    a[at] = ts
+    let w = this.why[r]
+    if (bad) {
+      if (w === undefined) w = this.whyOf(r, a.length)
+      w[at] = reason
+    } else if (w !== undefined) w[at] = null
+  }
+
+  insert(r: number, i: number, ts: number, bad: boolean, reason: string): void {
+    const n = this.len[r] as number
+    let a = this.tsAt[r]
+    if (a === undefined) {
+      if (n === 0 && !bad) {
+        this.ts0[r] = ts
+        this.len[r] = 1
+        return
+      }
+      a = this.toArray(r)
+    }
+    a = this.reserve(r, a)
+    const head = this.head[r] as number
+    const at = head + i
+    const end = head + n
+    if (at < end) {
+      a.copyWithin(at + 1, at, end)
+      this.why[r]?.copyWithin(at + 1, at, end)
+    }
+    this.len[r] = n + 1
+    this.set(r, i, ts, bad, reason)
+  }
+
+  dropFront(r: number, n: number): void {
+    if (n <= 0) return
+    const head = this.head[r] as number
+    const w = this.why[r]
+    if (w !== undefined) w.fill(null, head, head + n)
+    if (this.tsAt[r] !== undefined) this.head[r] = head + n
+    this.len[r] = (this.len[r] as number) - n
+  }
+
+  /** Moves a row's inline entry (if any) into an array of its own. */
+  private toArray(r: number): number[] {
+    const a = numberSlots(4)
+    if (this.len[r] === 1) a[0] = this.ts0[r] as number
+    this.tsAt[r] = a
+    this.head[r] = 0
+    return a
+  }
+
+  private whyOf(r: number, cap: number): (string | null)[] {
+    const w = new Array<string | null>(cap).fill(null)
+    this.why[r] = w
+    return w
+  }
+
+  /** Room for one more entry at the end: moves the entries to the front of the arrays, or grows them by half. */
+  private reserve(r: number, a: number[]): number[] {
+    const cap = a.length
+    const head = this.head[r] as number
+    const n = this.len[r] as number
+    if (head + n < cap) return a
+    const w = this.why[r]
+    if (n * 2 < cap) {
+      a.copyWithin(0, head, head + n)
+      if (w !== undefined) {
+        w.copyWithin(0, head, head + n)
+        w.fill(null, n, cap)
+      }
+    } else {
+      const next = grown(cap)
+      const b = numberSlots(next)
+      for (let k = 0; k < n; k++) b[k] = a[head + k] as number
+      this.tsAt[r] = a = b
+      if (w !== undefined) {
+        const v = new Array<string | null>(next).fill(null)
+        for (let k = 0; k < n; k++) v[k] = w[head + k] ?? null
+        this.why[r] = v
+      }
+    }
+    this.head[r] = 0
+    return a
+  }
+}
+
+/** One row of FaultColumns as FaultEntries: standalone (a table of one row) or a view the owner moves between rows. */
+export class FaultLog implements FaultEntries {
+  constructor(
+    private readonly cols: FaultColumns = new FaultColumns(1),
+    public row = 0,
+  ) {}
+
+  get length(): number {
+    return this.cols.len[this.row] as number
+  }
 
   ts(i: number): number {
-    return this.tsAt[this.head + i] as number
+    return this.cols.ts(this.row, i)
   }
 
   bad(i: number): boolean {
-    return this.badAt[this.head + i] === 1
+    return this.cols.bad(this.row, i)
   }
 
   reason(i: number): string {
-    return this.reasons[this.head + i] ?? ''
+    return this.cols.reason(this.row, i)
   }
 
   /** Index of the entry with this ts, or -1. */
   indexOf(ts: number): number {
-    let lo = 0
-    let hi = this.length
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if (this.ts(mid) < ts) lo = mid + 1
-      else hi = mid
-    }
-    return lo < this.length && this.ts(lo) === ts ? lo : -1
+    return this.cols.indexOf(this.row, ts)
   }
 
   /** Sets entry `i` (0 ≤ i < length). */
   set(i: number, ts: number, bad: boolean, reason: string): void {
-    const at = this.head + i
-    this.tsAt[at] = ts
-    this.badAt[at] = bad ? 1 : 0
-    this.reasons[at] = bad ? reason : ''
+    this.cols.set(this.row, i, ts, bad, reason)
   }
 
   /** Inserts an entry before entry `i` (i = length appends). */
   insert(i: number, ts: number, bad: boolean, reason: string): void {
-    this.reserve()
-    const at = this.head + i
-    const end = this.head + this.length
-    if (at < end) {
-      this.tsAt.copyWithin(at + 1, at, end)
-      this.badAt.copyWithin(at + 1, at, end)
-      this.reasons.splice(at, 0, '')
-    }
-    this.length++
-    this.set(i, ts, bad, reason)
+    this.cols.insert(this.row, i, ts, bad, reason)
   }
 
   /** Forgets the `n` oldest entries. */
   dropFront(n: number): void {
-    if (n <= 0) return
-    for (let i = 0; i < n; i++) this.reasons[this.head + i] = ''
-    this.head += n
-    this.length -= n
-  }
-
-  /** Room for one more at the end: moves the entries to the front of the arrays, or doubles them. */
-  private reserve(): void {
-    const cap = this.tsAt.length
-    if (this.head + this.length < cap) return
-    const ts = this.length * 2 < cap ? this.tsAt : new Float64Array(cap * 2)
-    const bad = ts === this.tsAt ? this.badAt : new Uint8Array(cap * 2)
-    ts.set(this.tsAt.subarray(this.head, this.head + this.length))
-    bad.set(this.badAt.subarray(this.head, this.head + this.length))
-    this.reasons = this.reasons.slice(this.head, this.head + this.length)
-    this.tsAt = ts
-    this.badAt = bad
-    this.head = 0
+    this.cols.dropFront(this.row, n)
   }
 }
 
 /** A fault state its owner updates in place (see advanceFault). */
 export interface MutableFaultState {
   level: AlertLevel
-  entries: FaultLog
+  entries: FaultEntries
   /** Bad entries among `entries`, kept by advanceFault (counted when absent). */
   badCount?: number
   /** Length of the trailing run of entries alike, all bad or all not, kept by advanceFault (counted when absent). */
@@ -107,20 +259,20 @@ export interface FaultTally {
   inWindow: number
 }
 
-function trailing(entries: FaultLog, bad: boolean): number {
+function trailing(entries: FaultEntries, bad: boolean): number {
   let n = 0
   for (let i = entries.length - 1; i >= 0 && entries.bad(i) === bad; i--) n++
   return n
 }
 
-function countBad(entries: FaultLog): number {
+function countBad(entries: FaultEntries): number {
   let n = 0
   for (let i = 0; i < entries.length; i++) if (entries.bad(i)) n++
   return n
 }
 
 /** The trailing run of entries alike: how many of the last are bad when the last is, else how many are not. */
-function trailingRun(entries: FaultLog): number {
+function trailingRun(entries: FaultEntries): number {
   return entries.length === 0 ? 0 : trailing(entries, entries.bad(entries.length - 1))
 }
 
@@ -186,7 +338,7 @@ export function advanceFault(rule: CompiledSensorFault, state: MutableFaultState
 }
 
 /** The report of a sensor's fault state after advanceFault; built apart so the engine formats it only when it is news. */
-export function faultReport(rule: CompiledSensorFault, entries: FaultLog, tally: FaultTally, where: string): Report {
+export function faultReport(rule: CompiledSensorFault, entries: FaultEntries, tally: FaultTally, where: string): Report {
   const { level, runBad, runGood, share, inWindow } = tally
   let reason = ''
   for (let i = entries.length - 1; i >= 0; i--) {

@@ -3,27 +3,134 @@ import { closureCmOf, riverLevelsOf, wellGeometryOf } from '../stream/indices/sm
 import type { AlertLevel, Report } from './condition.js'
 import type { CompiledRateOfRise, CompiledTimeToOverflow } from './compile-rules.js'
 import { thresholdOf, type ResolvedLevel } from './evaluate-hysteresis.js'
+import { grown, numberSlots } from './evaluate-fault.js'
 import { formatNumber, levelName, unitOf, withUnit } from './rule-messages.js'
 
 const HOUR_MS = 3_600_000
 
+/** What the rate rules read of a subject's values: `length` points, oldest first, event time in epoch ms. */
+export interface Points {
+  readonly length: number
+  ts(i: number): number
+  v(i: number): number
+}
+
 /**
- * A subject's values over the rule's window, oldest first, event time in epoch ms: two typed arrays instead of an
- * object per reading (a sensor reporting every second keeps an hour of them).
+ * The values of many subjects over a rule's window, one row each, oldest first. A row's single point is held in
+ * the `t0`/`v0` columns with no array of its own; from its second point on, its points are in a plain number
+ * array of ts and value pairs, grown by half. Columns of all rows are typed arrays, so a row costs a few bytes.
  */
-export class PointSeries {
-  private tsAt: Float64Array = new Float64Array(4)
-  private vAt: Float64Array = new Float64Array(4)
-  private head = 0
+export class PointColumns {
+  head: Int32Array
+  len: Int32Array
+  t0: Float64Array
+  v0: Float64Array
+  /** Per row: ts and value of each point, interleaved; undefined while the row has held at most one point. */
+  pairs: (number[] | undefined)[] = []
+
+  constructor(capacity: number) {
+    this.head = new Int32Array(capacity)
+    this.len = new Int32Array(capacity)
+    this.t0 = new Float64Array(capacity)
+    this.v0 = new Float64Array(capacity)
+  }
+
+  /** Room for `capacity` rows. */
+  resize(capacity: number): void {
+    const head = new Int32Array(capacity)
+    head.set(this.head)
+    this.head = head
+    const len = new Int32Array(capacity)
+    len.set(this.len)
+    this.len = len
+    const t0 = new Float64Array(capacity)
+    t0.set(this.t0)
+    this.t0 = t0
+    const v0 = new Float64Array(capacity)
+    v0.set(this.v0)
+    this.v0 = v0
+  }
+
+  /** Empties a row and lets go of its array. */
+  clear(r: number): void {
+    this.head[r] = 0
+    this.len[r] = 0
+    this.pairs[r] = undefined
+  }
+
+  ts(r: number, i: number): number {
+    const a = this.pairs[r]
+    return a === undefined ? (this.t0[r] as number) : (a[2 * ((this.head[r] as number) + i)] as number)
+  }
+
+  v(r: number, i: number): number {
+    const a = this.pairs[r]
+    return a === undefined ? (this.v0[r] as number) : (a[2 * ((this.head[r] as number) + i) + 1] as number)
+  }
+
+  /** PointSeries.push on row `r`. */
+  push(r: number, ts: number, v: number, windowMs: number): void {
+    const n = this.len[r] as number
+    if (n > 0 && this.ts(r, n - 1) >= ts) throw new RangeError(`point at ${ts} is not after the series' last one`)
+    const start = ts - windowMs
+    let drop = 0
+    while (drop < n && this.ts(r, drop) < start) drop++
+    let a = this.pairs[r]
+    const length = n - drop
+    if (a === undefined) {
+      if (length === 0) {
+        this.t0[r] = ts
+        this.v0[r] = v
+        this.len[r] = 1
+        return
+      }
+      // One point held (and kept): the row gets an array.
+      a = numberSlots(8)
+      a[0] = this.t0[r] as number
+      a[1] = this.v0[r] as number
+      this.pairs[r] = a
+      this.head[r] = 0
+    } else {
+      let head = (this.head[r] as number) + drop
+      const cap = a.length >> 1
+      if (head + length >= cap) {
+        if (length * 2 >= cap) {
+          const b = numberSlots(2 * grown(cap))
+          for (let k = 0; k < 2 * length; k++) b[k] = a[2 * head + k] as number
+          this.pairs[r] = a = b
+        } else a.copyWithin(0, 2 * head, 2 * (head + length))
+        head = 0
+      }
+      this.head[r] = head
+    }
+    const at = 2 * ((this.head[r] as number) + length)
+    a[at] = ts
+    a[at + 1] = v
+    this.len[r] = length + 1
+  }
+}
+
+/**
+ * A subject's values over the rule's window, oldest first, event time in epoch ms: one row of PointColumns,
+ * standalone (a table of one row) or a view its owner moves between rows.
+ */
+export class PointSeries implements Points {
+  constructor(
+    private readonly cols: PointColumns = new PointColumns(1),
+    public row = 0,
+  ) {}
+
   /** Points held. */
-  length = 0
+  get length(): number {
+    return this.cols.len[this.row] as number
+  }
 
   ts(i: number): number {
-    return this.tsAt[this.head + i] as number
+    return this.cols.ts(this.row, i)
   }
 
   v(i: number): number {
-    return this.vAt[this.head + i] as number
+    return this.cols.v(this.row, i)
   }
 
   /**
@@ -31,26 +138,7 @@ export class PointSeries {
    * each subject in event-time order: a reading not after the last one is counted late and not pushed.)
    */
   push(ts: number, v: number, windowMs: number): void {
-    if (this.length > 0 && this.ts(this.length - 1) >= ts) throw new RangeError(`point at ${ts} is not after the series' last one`)
-    const start = ts - windowMs
-    let drop = 0
-    while (drop < this.length && this.ts(drop) < start) drop++
-    this.head += drop
-    this.length -= drop
-    const cap = this.tsAt.length
-    if (this.head + this.length >= cap) {
-      const grow = this.length * 2 >= cap
-      const tsAt = grow ? new Float64Array(cap * 2) : this.tsAt
-      const vAt = grow ? new Float64Array(cap * 2) : this.vAt
-      tsAt.set(this.tsAt.subarray(this.head, this.head + this.length))
-      vAt.set(this.vAt.subarray(this.head, this.head + this.length))
-      this.tsAt = tsAt
-      this.vAt = vAt
-      this.head = 0
-    }
-    this.tsAt[this.head + this.length] = ts
-    this.vAt[this.head + this.length] = v
-    this.length++
+    this.cols.push(this.row, ts, v, windowMs)
   }
 }
 
@@ -58,7 +146,7 @@ export class PointSeries {
  * Least-squares slope of the series in units per hour, or undefined with fewer than `minPoints` points or when
  * they span less than half the window (two readings a minute apart make no rate).
  */
-export function ratePerHour(points: PointSeries, windowMs: number, minPoints: number): number | undefined {
+export function ratePerHour(points: Points, windowMs: number, minPoints: number): number | undefined {
   const n = points.length
   if (n < minPoints || n < 2) return undefined
   const firstTs = points.ts(0)
@@ -135,7 +223,7 @@ export interface OverflowTrend {
 }
 
 /** The trend of a series towards its limit, or undefined while no rate can be computed below the limit (the level is held). */
-export function overflowTrend(points: PointSeries, rule: CompiledTimeToOverflow, limit: OverflowLimit): OverflowTrend | undefined {
+export function overflowTrend(points: Points, rule: CompiledTimeToOverflow, limit: OverflowLimit): OverflowTrend | undefined {
   if (points.length === 0) return undefined
   const latest = points.v(points.length - 1)
   const rate = ratePerHour(points, rule.windowMs, rule.minPoints)

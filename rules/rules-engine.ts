@@ -17,14 +17,13 @@ import {
   type ReadingRule,
 } from './compile-rules.js'
 import { compositeReport, type CompositeMember } from './evaluate-composite.js'
-import { advanceFault, FaultLog, faultReport, type MutableFaultState } from './evaluate-fault.js'
+import { advanceFault, faultReport } from './evaluate-fault.js'
 import { freshHysteresis, noTimers, resolveLevels, stepHysteresisInPlace, type MutableHysteresisState, type ResolvedLevel } from './evaluate-hysteresis.js'
 import { advanceIndexRule, DEFAULT_TARGET_CLASS, initialIndexState, restoredIndexState, type IndexInput, type IndexRuleState, type RainView } from './evaluate-index.js'
 import {
   etaMinutesOf,
   overflowLimit,
   overflowTrend,
-  PointSeries,
   ratePerHour,
   rateOfRiseReport,
   timeToOverflowReport,
@@ -35,6 +34,7 @@ import { holdThreshold, thresholdReport } from './evaluate-threshold.js'
 import { advanceClosure, closureLevel, closureReport, type ClosureState } from './evaluate-tunnel-closure.js'
 import { formatNumber, levelName, sensorLabel } from './rule-messages.js'
 import type { RuleSet, SegmentSelector } from './rule-schema.js'
+import { FaultTable, RateTable, type SubjectEntry, type SubjectStore } from './subject-table.js'
 
 const MINUTE = 60_000
 const HOUR = 3_600_000
@@ -97,15 +97,8 @@ export interface RulesEngine {
   stats(): RulesEngineStats
 }
 
-interface Entry<S> {
-  district: string
-  segment: string | null
-  /** Latest input, event time (or wall time for stale), ms. */
-  at: number
-  level: AlertLevel
-  dataGap: boolean
-  /** The last condition reported for the subject. */
-  emitted: Condition | undefined
+/** A subject kept as an object (rules whose subjects are few, or rarely kept): its state in `s`. */
+interface Entry<S> extends SubjectEntry {
   s: S
 }
 
@@ -116,21 +109,26 @@ interface ThresholdSubject {
   lastTs: number
 }
 
-interface RateSubject {
-  h: MutableHysteresisState
-  points: PointSeries
-  lastTs: number
-}
-
-interface FaultSubject extends MutableFaultState {
-  lastTs: number
-}
-
 interface ClosureSubject extends ClosureState {
   lastTs: number
 }
 
-type AnyRuntime = { rule: CompiledRule; subjects: Map<string, Entry<unknown>> }
+type AnyRuntime = { rule: CompiledRule; subjects: SubjectStore }
+
+/**
+ * Where a rule keeps its subjects: the rules whose subjects are every sensor (fault) or most of them (rates) in
+ * columns, one row per subject; the others in a Map of entries.
+ */
+function newSubjects(rule: CompiledRule): SubjectStore {
+  if (rule.type === 'sensor_fault') return new FaultTable()
+  if (rule.type === 'rate_of_rise' || rule.type === 'time_to_overflow') return new RateTable()
+  return new Map<string, Entry<unknown>>()
+}
+
+/** The subjects of a rule kept as entries (every rule but those of newSubjects' tables). */
+function entriesOf(rt: AnyRuntime): Map<string, Entry<unknown>> {
+  return rt.subjects as Map<string, Entry<unknown>>
+}
 
 /** A reading rule as the sensors it selects share it. */
 interface SensorRule {
@@ -243,7 +241,7 @@ const NO_ZONES: readonly string[] = Object.freeze([])
 export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
   let ruleSet: RuleSet = structuredClone(options.rules)
   let compiled: CompiledRuleSet = compileRules(ruleSet)
-  let runtimes: AnyRuntime[] = compiled.rules.map((rule) => ({ rule, subjects: new Map() }))
+  let runtimes: AnyRuntime[] = compiled.rules.map((rule) => ({ rule, subjects: newSubjects(rule) }))
   let byId = new Map(runtimes.map((rt) => [rt.rule.id, rt] as const))
   const live = new Map<string, { receivedAt: number; ts: number }>()
   const rain = new Map<string, TimedValue[]>()
@@ -304,7 +302,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
    * Records a subject's level (and data gap) and says whether it is news against the last condition reported: a
    * level or data-gap change, or an ETA moved by ETA_UPDATE_MINUTES (`etaMinutes` undefined: the rule has none).
    */
-  function noteLevel(entry: Entry<unknown>, level: AlertLevel, dataGap: boolean, etaMinutes: number | null | undefined): boolean {
+  function noteLevel(entry: SubjectEntry, level: AlertLevel, dataGap: boolean, etaMinutes: number | null | undefined): boolean {
     const prev = entry.emitted
     let changed = prev === undefined ? level > 0 : level !== prev.level || (level > 0 && dataGap !== (prev.dataGap ?? false))
     if (!changed && prev !== undefined && level > 0 && etaMinutes !== undefined) {
@@ -318,26 +316,27 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
   }
 
   /** Reports a condition that noteLevel found to be news. */
-  function report(out: Condition[], rt: AnyRuntime, subject: string, entry: Entry<unknown>, r: Report, at: number): void {
+  function report(out: Condition[], rt: AnyRuntime, subject: string, entry: SubjectEntry, r: Report, at: number): void {
     const condition: Condition = { rule: rt.rule.id, type: rt.rule.type, subject, district: entry.district, segment: entry.segment, at, ...r, dataGap: r.dataGap ?? false }
     entry.emitted = condition
     out.push(condition)
   }
 
-  function emit(out: Condition[], rt: AnyRuntime, subject: string, entry: Entry<unknown>, r: Report, at: number): void {
+  function emit(out: Condition[], rt: AnyRuntime, subject: string, entry: SubjectEntry, r: Report, at: number): void {
     if (noteLevel(entry, r.level, r.dataGap ?? false, r.etaMinutes)) report(out, rt, subject, entry, r, at)
   }
 
   function entryOf<S>(rt: AnyRuntime, subject: string, place: { district: string; segment: string | null }, init: () => S): Entry<S> {
-    let e = rt.subjects.get(subject) as Entry<S> | undefined
+    const subjects = entriesOf(rt)
+    let e = subjects.get(subject) as Entry<S> | undefined
     if (e === undefined) {
       e = { district: place.district, segment: place.segment, at: -Infinity, level: 0, dataGap: false, emitted: undefined, s: init() }
-      rt.subjects.set(subject, e as Entry<unknown>)
+      subjects.set(subject, e as Entry<unknown>)
     }
     return e
   }
 
-  function resolveEntry(out: Condition[], rt: AnyRuntime, subject: string, entry: Entry<unknown>, why: string, at: number): void {
+  function resolveEntry(out: Condition[], rt: AnyRuntime, subject: string, entry: SubjectEntry, why: string, at: number): void {
     if (entry.level === 0) return
     emit(out, rt, subject, entry, { level: 0, value: null, threshold: null, message: `${subject}: ${why} (cleared)`, dataGap: false }, at)
   }
@@ -425,7 +424,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
         const field = rule.field as string
         const raw = r.fields[field]
         if (raw === undefined || !Number.isFinite(raw) || !usable(r, rule.goodOnly)) return
-        const existing = rt.subjects.get(id) as Entry<ThresholdSubject> | undefined
+        const existing = entriesOf(rt).get(id) as Entry<ThresholdSubject> | undefined
         if (existing !== undefined && r.ts <= existing.s.lastTs) {
           if (r.ts < existing.s.lastTs) stats.late++
           return
@@ -458,27 +457,34 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
         const levels = sr.levels as readonly ResolvedLevel[]
         const raw = r.fields[field]
         if (raw === undefined || !Number.isFinite(raw) || !usable(r, rule.goodOnly)) return
-        const e = (rt.subjects.get(id) as Entry<RateSubject> | undefined) ?? entryOf<RateSubject>(rt, id, sensor, () => ({ h: freshHysteresis(), points: new PointSeries(), lastTs: -Infinity }))
-        if (r.ts <= e.s.lastTs) {
-          if (r.ts < e.s.lastTs) stats.late++
+        const t = rt.subjects as RateTable
+        const row = t.rows.get(id) ?? t.add(id, sensor.district, sensor.segment)
+        if (r.ts <= (t.lastTs[row] as number)) {
+          if (r.ts < (t.lastTs[row] as number)) stats.late++
           return
         }
         const v = limit === undefined ? datumValue(sensor, field, raw) : raw + limit.offset
-        const points = e.s.points
-        points.push(r.ts, v, rule.windowMs)
-        e.s.lastTs = r.ts
-        e.at = r.ts
+        t.points.push(row, r.ts, v, rule.windowMs)
+        t.lastTs[row] = r.ts
+        t.at[row] = r.ts
+        const points = t.series(row)
         if (rule.type === 'rate_of_rise') {
           const rate = ratePerHour(points, rule.windowMs, rule.minPoints)
           if (rate === undefined) return
-          stepHysteresisInPlace(e.s.h, rate, r.ts, levels, 'above', rule.forMs)
-          const level = e.s.h.level
+          t.loadHysteresis(row, scratchH)
+          stepHysteresisInPlace(scratchH, rate, r.ts, levels, 'above', rule.forMs)
+          t.storeHysteresis(row, scratchH)
+          const level = scratchH.level
+          const e = t.entry(row)
           if (noteLevel(e, level, false, undefined)) report(out, rt, id, e, rateOfRiseReport(rule, rate, level, levels, sensorLabel(sensor, id)), r.ts)
         } else if (limit !== undefined) {
           const trend = overflowTrend(points, rule, limit)
           if (trend === undefined) return
-          stepHysteresisInPlace(e.s.h, trend.eta, r.ts, levels, 'below', rule.forMs)
-          const level = e.s.h.level
+          t.loadHysteresis(row, scratchH)
+          stepHysteresisInPlace(scratchH, trend.eta, r.ts, levels, 'below', rule.forMs)
+          t.storeHysteresis(row, scratchH)
+          const level = scratchH.level
+          const e = t.entry(row)
           // The ETA only counts while raised (see noteLevel), so it is rounded only then.
           if (noteLevel(e, level, false, level > 0 ? etaMinutesOf(trend.eta) : undefined)) {
             report(out, rt, id, e, timeToOverflowReport(trend, level, levels, limit, sensorLabel(sensor, id)), r.ts)
@@ -487,21 +493,24 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
         return
       }
       case 'sensor_fault': {
-        const e = (rt.subjects.get(id) as Entry<FaultSubject> | undefined) ?? entryOf<FaultSubject>(rt, id, sensor, () => ({ level: 0, entries: new FaultLog(), lastTs: -Infinity }))
-        if (r.ts < e.s.lastTs && e.s.entries.indexOf(r.ts) < 0) {
+        const t = rt.subjects as FaultTable
+        const row = t.rows.get(id) ?? t.add(id, sensor.district, sensor.segment)
+        if (r.ts < (t.lastTs[row] as number) && t.log.indexOf(row, r.ts) < 0) {
           stats.late++
           return
         }
-        const tally = advanceFault(rule, e.s, r)
-        e.s.lastTs = Math.max(e.s.lastTs, r.ts)
-        e.at = Math.max(e.at, r.ts)
-        if (noteLevel(e, tally.level, false, undefined)) report(out, rt, id, e, faultReport(rule, e.s.entries, tally, `${sensorLabel(sensor, id)} (${id})`), r.ts)
+        const state = t.state(row)
+        const tally = advanceFault(rule, state, r)
+        t.lastTs[row] = Math.max(t.lastTs[row] as number, r.ts)
+        t.at[row] = Math.max(t.at[row] as number, r.ts)
+        const e = t.entry(row)
+        if (noteLevel(e, tally.level, false, undefined)) report(out, rt, id, e, faultReport(rule, state.entries, tally, `${sensorLabel(sensor, id)} (${id})`), r.ts)
         return
       }
       case 'tunnel_closure': {
         const depth = r.fields.depth_cm
         if (depth === undefined || !Number.isFinite(depth) || r.quality === 'bad') return
-        const existing = rt.subjects.get(id) as Entry<ClosureSubject> | undefined
+        const existing = entriesOf(rt).get(id) as Entry<ClosureSubject> | undefined
         if (existing !== undefined && r.ts <= existing.s.lastTs) {
           if (r.ts < existing.s.lastTs) stats.late++
           return
@@ -704,11 +713,6 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
         return restoredIndexState(rule, level)
       case 'threshold':
         return { h, lastTs: -Infinity } satisfies ThresholdSubject
-      case 'rate_of_rise':
-      case 'time_to_overflow':
-        return { h, points: new PointSeries(), lastTs: -Infinity } satisfies RateSubject
-      case 'sensor_fault':
-        return { level, entries: new FaultLog(), lastTs: -Infinity } satisfies FaultSubject
       case 'tunnel_closure':
         return { closed: true, run: 0, lowSince: null, lastTs: -Infinity } satisfies ClosureSubject
       default:
@@ -828,7 +832,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
           fresh.push(rt)
         } else {
           if (prev !== undefined) for (const [id, e] of prev.subjects) resolveEntry(out, prev, id, e, `rule '${rule.id}' was replaced`, at)
-          fresh.push({ rule, subjects: new Map() })
+          fresh.push({ rule, subjects: newSubjects(rule) })
         }
       }
       for (const prev of old.values()) for (const [id, e] of prev.subjects) resolveEntry(out, prev, id, e, `rule '${prev.rule.id}' was removed`, at)
@@ -849,7 +853,18 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
         const place = placeOf(rt.rule, a.subject, registry)
         if (place === undefined) continue
         const level = a.level
-        const e = entryOf<unknown>(rt, a.subject, place, () => seededState(rt.rule, level))
+        const subjects = rt.subjects
+        let e: SubjectEntry
+        if (subjects instanceof FaultTable || subjects instanceof RateTable) {
+          // A seeded subject of a table: its rule's level (fault) or hysteresis level (rates), nothing held.
+          let row = subjects.rows.get(a.subject)
+          if (row === undefined) {
+            row = subjects.add(a.subject, place.district, place.segment)
+            if (subjects instanceof FaultTable) subjects.faultLevel[row] = level
+            else subjects.hLevel[row] = level
+          }
+          e = subjects.entry(row)
+        } else e = entryOf<unknown>(rt, a.subject, place, () => seededState(rt.rule, level))
         e.level = level
         e.at = eventNow ?? -Infinity
         e.emitted = { rule: rt.rule.id, type: rt.rule.type, subject: a.subject, ...place, level, value: null, threshold: null, message: 'restored', at: e.at, dataGap: false }

@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { Quality } from '../../domain.js'
 import type { CompiledSensorFault } from '../../rules/compile-rules.js'
-import { advanceFault, FaultLog, faultReport, type MutableFaultState } from '../../rules/evaluate-fault.js'
+import { advanceFault, FaultColumns, FaultLog, faultReport, type MutableFaultState } from '../../rules/evaluate-fault.js'
 
 interface Step {
   ts: number
@@ -79,7 +79,7 @@ describe('the fault rule on its compact log', () => {
     )
   })
 
-  it('keeps an hour of one reading a second in typed arrays, and cites the latest bad reading’s reason', () => {
+  it('keeps an hour of one reading a second, and cites the latest bad reading’s reason', () => {
     const r = rule({ badShare: { share: 0.5, windowMs: 3_600_000, minReadings: 6 } })
     const state: MutableFaultState = { level: 0, entries: new FaultLog() }
     for (let i = 0; i < 10_000; i++) advanceFault(r, state, { ts: i * 1000, quality: i % 3 === 0 ? 'bad' : 'good', qualityReason: i % 3 === 0 ? `range:${i}` : '' })
@@ -91,5 +91,68 @@ describe('the fault rule on its compact log', () => {
     const tally = advanceFault(r, state, { ts: 10_001_000, quality: 'bad', qualityReason: 'spike' })
     expect(tally.level).toBe(1)
     expect(faultReport(r, state.entries, tally, 'WL-1').message).toBe('Sensor fault at WL-1: 3 bad readings in a row (spike) (blue)')
+  })
+})
+
+describe('FaultColumns: many sensors’ logs in one table', () => {
+  it('holds a single good reading with no array, makes the ts array at the second and the reasons only at a bad one', () => {
+    const cols = new FaultColumns(2)
+    const log = new FaultLog(cols, 1)
+    log.insert(0, 1000, false, '')
+    expect(cols.tsAt[1]).toBeUndefined()
+    expect(cols.why[1]).toBeUndefined()
+    expect([log.length, log.ts(0), log.bad(0), log.reason(0)]).toEqual([1, 1000, false, ''])
+    log.insert(1, 2000, false, '')
+    expect(cols.tsAt[1]).toBeDefined()
+    expect(cols.why[1]).toBeUndefined()
+    log.insert(2, 3000, true, 'range')
+    expect(cols.why[1]).toBeDefined()
+    expect(Array.from({ length: log.length }, (_, i) => [log.ts(i), log.bad(i), log.reason(i)])).toEqual([
+      [1000, false, ''],
+      [2000, false, ''],
+      [3000, true, 'range'],
+    ])
+    // Row 0 was never touched.
+    expect(cols.len[0]).toBe(0)
+    cols.clear(1)
+    expect([log.length, cols.tsAt[1], cols.why[1]]).toEqual([0, undefined, undefined])
+  })
+
+  it('a first bad reading goes to an array at once, and a re-flag of the single good one to bad too', () => {
+    const cols = new FaultColumns(1)
+    const log = new FaultLog(cols, 0)
+    log.insert(0, 5, true, 'spike')
+    expect([log.length, log.ts(0), log.bad(0), log.reason(0)]).toEqual([1, 5, true, 'spike'])
+    const other = new FaultLog()
+    other.insert(0, 7, false, '')
+    other.set(0, 7, true, 'stuck')
+    expect([other.length, other.ts(0), other.bad(0), other.reason(0)]).toEqual([1, 7, true, 'stuck'])
+  })
+
+  it('rows stepped in any interleaving match a FaultLog of their own each', () => {
+    fc.assert(
+      fc.property(fc.array(fc.record({ row: fc.nat({ max: 4 }), dt: fc.integer({ min: -30_000, max: 20_000 }), quality: fc.constantFrom<Quality>('good', 'good', 'bad'), clear: fc.boolean() }), { maxLength: 300 }), (xs) => {
+        const r = rule()
+        const cols = new FaultColumns(5)
+        const shared = Array.from({ length: 5 }, (_, row) => ({ level: 0 as const, entries: new FaultLog(cols, row) }) as MutableFaultState)
+        let own = Array.from({ length: 5 }, () => ({ level: 0 as const, entries: new FaultLog() }) as MutableFaultState)
+        const ts = [0, 0, 0, 0, 0]
+        for (const [i, x] of xs.entries()) {
+          if (x.clear && i % 7 === 0) {
+            cols.clear(x.row)
+            shared[x.row] = { level: 0, entries: new FaultLog(cols, x.row) }
+            own = own.map((s, k) => (k === x.row ? { level: 0, entries: new FaultLog() } : s))
+            continue
+          }
+          ts[x.row] = Math.max(0, (ts[x.row] as number) + x.dt)
+          const step = { ts: ts[x.row] as number, quality: x.quality, qualityReason: x.quality === 'bad' ? `why-${i}` : '' }
+          expect(advanceFault(r, shared[x.row] as MutableFaultState, step)).toEqual(advanceFault(r, own[x.row] as MutableFaultState, step))
+          const a = (shared[x.row] as MutableFaultState).entries
+          const b = (own[x.row] as MutableFaultState).entries
+          expect(Array.from({ length: a.length }, (_, k) => [a.ts(k), a.bad(k), a.reason(k)])).toEqual(Array.from({ length: b.length }, (_, k) => [b.ts(k), b.bad(k), b.reason(k)]))
+        }
+      }),
+      { numRuns: 200 },
+    )
   })
 })

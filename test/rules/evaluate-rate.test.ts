@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { PointSeries, ratePerHour } from '../../rules/evaluate-rate.js'
+import { PointColumns, PointSeries, ratePerHour } from '../../rules/evaluate-rate.js'
 
 /** The least-squares slope per hour over plain points, as the rule defines it: the reference for the typed series. */
 function slope(points: readonly { ts: number; v: number }[]): number | undefined {
@@ -51,5 +51,47 @@ describe('PointSeries', () => {
     for (let i = 0; i <= 7200; i++) series.push(i * 1000, 2 + (0.6 * i) / 3600, 3_600_000)
     expect(series.length).toBe(3601)
     expect(ratePerHour(series, 3_600_000, 6)).toBeCloseTo(0.6, 9)
+  })
+})
+
+describe('PointColumns: many subjects’ series in one table', () => {
+  it('holds a single point in the row’s columns and makes the row’s array at the second', () => {
+    const cols = new PointColumns(3)
+    const s = new PointSeries(cols, 2)
+    s.push(1000, 1.5, 60_000)
+    expect(cols.pairs[2]).toBeUndefined()
+    expect([s.length, s.ts(0), s.v(0)]).toEqual([1, 1000, 1.5])
+    // A point that pushes the single one out of the window replaces it, still without an array.
+    s.push(100_000, 2.5, 60_000)
+    expect(cols.pairs[2]).toBeUndefined()
+    expect([s.length, s.ts(0), s.v(0)]).toEqual([1, 100_000, 2.5])
+    s.push(101_000, 3, 60_000)
+    expect(cols.pairs[2]).toBeDefined()
+    expect(Array.from({ length: s.length }, (_, i) => [s.ts(i), s.v(i)])).toEqual([
+      [100_000, 2.5],
+      [101_000, 3],
+    ])
+    expect(() => s.push(101_000, 3, 60_000)).toThrow(RangeError)
+    cols.clear(2)
+    expect([s.length, cols.pairs[2]]).toEqual([0, undefined])
+  })
+
+  it('rows pushed in any interleaving match a PointSeries of their own each', () => {
+    fc.assert(
+      fc.property(fc.array(fc.record({ row: fc.nat({ max: 3 }), dt: fc.integer({ min: 1, max: 90_000 }), v: fc.double({ min: -10, max: 10, noNaN: true }) }), { maxLength: 400 }), (xs) => {
+        const cols = new PointColumns(4)
+        const own = Array.from({ length: 4 }, () => new PointSeries())
+        const ts = [0, 0, 0, 0]
+        for (const x of xs) {
+          ts[x.row] = (ts[x.row] as number) + x.dt
+          const a = new PointSeries(cols, x.row)
+          const b = own[x.row] as PointSeries
+          a.push(ts[x.row] as number, x.v, 300_000)
+          b.push(ts[x.row] as number, x.v, 300_000)
+          expect(Array.from({ length: a.length }, (_, i) => [a.ts(i), a.v(i)])).toEqual(Array.from({ length: b.length }, (_, i) => [b.ts(i), b.v(i)]))
+        }
+      }),
+      { numRuns: 200 },
+    )
   })
 })
