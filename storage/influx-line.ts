@@ -34,28 +34,49 @@ export function quoteFieldString(value: string): string {
 
 const NEEDS_STRING_ESCAPE = /[\\"]/
 
-interface SeriesKey {
+/** `measurement,district=…,segment=…` of one kind on one segment: shared by every sensor there. */
+interface SeriesPrefix {
   kind: string
   district: string
-  segment: string
   prefix: string
 }
 
-/** Encoded `measurement,tags ` per sensor: a sensor's kind, district and segment rarely change, so most lines reuse it. */
-const seriesCache = new Map<string, SeriesKey>()
+/**
+ * Encoded `measurement,district=…,segment=…` by segment (one entry per kind and district on it): a line's prefix is
+ * that and its sensor tag, so nothing is held per sensor (a per-sensor prefix cost about 400 bytes a sensor).
+ */
+const seriesCache = new Map<string, SeriesPrefix[]>()
+let seriesCached = 0
 const SERIES_CACHE_MAX = 100_000
 
 function seriesPrefix(reading: Reading): string {
-  const cached = seriesCache.get(reading.sensor)
-  if (cached !== undefined && cached.kind === reading.kind && cached.district === reading.district && cached.segment === reading.segment) {
-    return cached.prefix
+  const { kind, district, segment } = reading
+  let prefix: string | undefined
+  const cached = seriesCache.get(segment)
+  if (cached !== undefined) {
+    for (let i = 0; i < cached.length; i++) {
+      const entry = cached[i] as SeriesPrefix
+      if (entry.kind === kind && entry.district === district) {
+        prefix = entry.prefix
+        break
+      }
+    }
   }
-  // Tags in key order, which is how InfluxDB stores them (saves it a sort).
-  const prefix =
-    escapeMeasurement(reading.kind) + tag('district', reading.district) + tag('segment', reading.segment) + tag('sensor', reading.sensor) + ' '
-  if (seriesCache.size >= SERIES_CACHE_MAX) seriesCache.clear()
-  seriesCache.set(reading.sensor, { kind: reading.kind, district: reading.district, segment: reading.segment, prefix })
-  return prefix
+  if (prefix === undefined) {
+    // Tags in key order, which is how InfluxDB stores them (saves it a sort).
+    // join makes one flat string, where `+` would keep a tree of its parts.
+    prefix = [escapeMeasurement(kind), tag('district', district), tag('segment', segment)].join('')
+    if (seriesCached >= SERIES_CACHE_MAX) {
+      seriesCache.clear()
+      seriesCached = 0
+    }
+    const entry = { kind, district, prefix }
+    const list = seriesCache.get(segment)
+    if (list === undefined) seriesCache.set(segment, [entry])
+    else list.push(entry)
+    seriesCached++
+  }
+  return prefix + tag('sensor', reading.sensor) + ' '
 }
 
 function tag(key: string, value: string): string {

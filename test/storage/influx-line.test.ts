@@ -69,6 +69,45 @@ describe('line protocol encoding', () => {
     })
   })
 
+  it('encodes each sensor with its own kind, district and segment when sensors share a segment', () => {
+    const tail = ' level_m=3.91,quality="good",quality_reason="",ts_source="device" 1764237600000'
+    const lines = [
+      reading({ ts: TS, sensor: 'S-1', kind: 'water_level', district: 'xihu', segment: 'seg-9' }),
+      reading({ ts: TS, sensor: 'S-2', kind: 'water_level', district: 'xihu', segment: 'seg-9' }),
+      reading({ ts: TS, sensor: 'S-3', kind: 'flow', district: 'xihu', segment: 'seg-9' }),
+      reading({ ts: TS, sensor: 'S-4', kind: 'water_level', district: 'gongshu', segment: 'seg-9' }),
+      reading({ ts: TS, sensor: 'S 5', kind: 'water_level', district: 'xihu', segment: 'seg-9' }),
+      // The same sensor again, moved (a registry reload): its new tags.
+      reading({ ts: TS, sensor: 'S-1', kind: 'water_level', district: 'xihu', segment: 'seg-10' }),
+      reading({ ts: TS, sensor: 'S-1', kind: 'water_level', district: 'xihu', segment: 'seg-9' }),
+    ].map((r) => encodeReading(r))
+    expect(lines).toEqual([
+      `water_level,district=xihu,segment=seg-9,sensor=S-1${tail}`,
+      `water_level,district=xihu,segment=seg-9,sensor=S-2${tail}`,
+      `flow,district=xihu,segment=seg-9,sensor=S-3${tail}`,
+      `water_level,district=gongshu,segment=seg-9,sensor=S-4${tail}`,
+      `water_level,district=xihu,segment=seg-9,sensor=S\\ 5${tail}`,
+      `water_level,district=xihu,segment=seg-10,sensor=S-1${tail}`,
+      `water_level,district=xihu,segment=seg-9,sensor=S-1${tail}`,
+    ])
+  })
+
+  it('refuses a bad sensor tag on a segment already encoded, and still encodes the others there', () => {
+    const ok = reading({ ts: TS, sensor: 'S-1', segment: 'seg-11' })
+    const line = encodeReading(ok)
+    expect(() => encodeReading(reading({ ts: TS, sensor: 'S\\', segment: 'seg-11' }))).toThrow(LineEncodingError)
+    expect(encodeReading(ok)).toBe(line)
+  })
+
+  it('encodes right across more segments than the prefix cache keeps (100,000)', () => {
+    for (let i = 0; i < 100_010; i++) {
+      const r = reading({ ts: TS, sensor: `S-${i}`, segment: `many-${i}` })
+      if (i % 9_999 === 0 || i >= 99_999) {
+        expect(encodeReading(r)).toBe(`water_level,district=xihu,segment=many-${i},sensor=S-${i} level_m=3.91,quality="good",quality_reason="",ts_source="device" 1764237600000`)
+      } else encodeReading(r)
+    }
+  })
+
   it('decodes booleans, unsigned integers, an escaped measurement and a line without a timestamp', () => {
     expect(decodeLine('my\\ m\\,x,t=1 a=t,b=FALSE,c=12u,d=-3i\n')).toEqual({
       measurement: 'my m,x',
