@@ -90,7 +90,7 @@ describe('sensor status from data only (SPEC §6)', () => {
     expect(state.status(TD, T0 + 120 * S)).toBe('fault')
     const reflaggedLast = reading(T0 + 120 * S, 'suspect')
     state.update(reflaggedLast)
-    expect(state.last(TD.id)).toBe(reflaggedLast)
+    expect(state.last(TD.id)).toStrictEqual(reflaggedLast)
     expect(state.status(TD, T0 + 120 * S)).toBe('online')
   })
 
@@ -99,7 +99,7 @@ describe('sensor status from data only (SPEC §6)', () => {
     const newer = reading(T0 + 60 * S, 'good')
     state.update(newer)
     state.update(reading(T0, 'good'))
-    expect(state.last(TD.id)).toBe(newer)
+    expect(state.last(TD.id)).toStrictEqual(newer)
   })
 
   it('forgets sensors no longer in the registry', () => {
