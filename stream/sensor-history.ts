@@ -48,15 +48,79 @@ function capacityFor(n: number, capacity: number): number {
   return capacity
 }
 
+const NO_FIELDS: readonly string[] = Object.freeze([])
+
+/**
+ * Rows of one layout for records that hold a single reading (most sensors, after their first): such a record points at
+ * a row here instead of a buffer of its own (an ArrayBuffer and two views, some 300 bytes), and moves to its own
+ * buffer with its second reading. Chunks of 16, 32, … 4096 rows; a chunk no record uses any more is dropped.
+ */
+class RowPool {
+  readonly data: Float64Array
+  readonly codes: Uint8Array
+  /** Rows never used yet start here. */
+  private top = 0
+  /** Rows given back. */
+  private readonly free: number[] = []
+  /** Rows in use. */
+  live = 0
+
+  constructor(
+    readonly layout: readonly string[],
+    readonly capacity: number,
+  ) {
+    const columns = layout.length + 1
+    const buffer = new ArrayBuffer(columns * 8 * capacity + capacity)
+    this.data = new Float64Array(buffer, 0, columns * capacity)
+    this.codes = new Uint8Array(buffer, columns * 8 * capacity, capacity)
+  }
+
+  get full(): boolean {
+    return this.free.length === 0 && this.top === this.capacity
+  }
+
+  take(): number {
+    this.live++
+    return this.free.pop() ?? this.top++
+  }
+
+  give(row: number): void {
+    this.live--
+    this.free.push(row)
+    if (this.live === 0) {
+      const chunks = rowPools.get(this.layout)
+      const at = chunks?.indexOf(this) ?? -1
+      if (chunks !== undefined && at >= 0) chunks.splice(at, 1)
+    }
+  }
+}
+
+/** The chunks of each layout (layouts are shared arrays, see withField). */
+const rowPools = new Map<readonly string[], RowPool[]>()
+
+function rowPool(layout: readonly string[]): RowPool {
+  let chunks = rowPools.get(layout)
+  if (chunks === undefined) {
+    chunks = []
+    rowPools.set(layout, chunks)
+  }
+  for (const chunk of chunks) if (!chunk.full) return chunk
+  const last = chunks[chunks.length - 1]
+  const chunk = new RowPool(layout, last === undefined ? 16 : Math.min(4096, last.capacity * 2))
+  chunks.push(chunk)
+  return chunk
+}
+
 /**
  * One sensor's readings in event-time order, one per `ts`, column by column in one buffer: the event times, a column
  * per field any held reading had (NaN where a reading lacks it) and the quality codes. Pruned from the front by
  * moving `start`; when the end of the buffer is reached the rows move back to the front, or to a longer buffer
- * (capacityFor).
+ * (capacityFor). A new record's first reading goes to a row of a RowPool (`data` and `codes` are the pool's, `start`
+ * its row, `capacity` its capacity) until a second reading or a new field moves it to a buffer of its own.
  */
 export class HeldReadings implements ReadingColumns {
   /** The fields with a column, in the order they first came. */
-  fields: readonly string[] = []
+  fields: readonly string[] = NO_FIELDS
   /** Rows the buffer has room for. */
   capacity = 0
   /** Row of the oldest reading. */
@@ -69,6 +133,8 @@ export class HeldReadings implements ReadingColumns {
   codes: Uint8Array = NO_CODES
   /** `data` as 32-bit words, to tell an absent cell; made when first needed, dropped with its buffer. */
   private words: Uint32Array | undefined = undefined
+  /** The pool whose row `start` holds the one reading, while it does. */
+  private pool: RowPool | undefined = undefined
 
   /** Offset of `field`'s column in `data`, −1 when no reading held has had it. */
   offsetOf(field: string): number {
@@ -127,8 +193,15 @@ export class HeldReadings implements ReadingColumns {
       i = row - this.start
       replace = i < n && this.data[row] === ts
     }
-    const full = !replace && this.start + n === this.capacity
-    if (full || layout !== this.fields) this.relayout(full ? capacityFor(n, this.capacity) : this.capacity, layout)
+    if (this.capacity === 0) {
+      this.takeRow(layout)
+    } else {
+      // A pooled record (one reading) grows as a buffer of 1 row would.
+      const pooled = this.pool !== undefined
+      const capacity = pooled ? n : this.capacity
+      const full = !replace && (pooled || this.start + n === capacity)
+      if (full || layout !== this.fields) this.relayout(full ? capacityFor(n, capacity) : capacity, layout)
+    }
     const row = this.start + i
     if (!replace) {
       if (i < n) this.shift(row)
@@ -149,7 +222,37 @@ export class HeldReadings implements ReadingColumns {
   /** Forgets the `count` oldest readings. */
   dropOldest(count: number): void {
     this.length -= count
+    if (this.length === 0 && this.pool !== undefined) this.release()
     this.start = this.length === 0 ? 0 : this.start + count
+  }
+
+  /** Forgets every reading and gives back a pooled row (an evicted record): the record is empty and holds no buffer. */
+  release(): void {
+    this.leavePool()
+    this.data = NO_DATA
+    this.codes = NO_CODES
+    this.words = undefined
+    this.capacity = 0
+    this.start = 0
+    this.length = 0
+  }
+
+  /** Points this empty record, which has no buffer, at a free row of the pool of `layout`. */
+  private takeRow(layout: readonly string[]): void {
+    const pool = rowPool(layout)
+    this.pool = pool
+    this.start = pool.take()
+    this.data = pool.data
+    this.codes = pool.codes
+    this.words = undefined
+    this.capacity = pool.capacity
+    this.fields = layout
+  }
+
+  private leavePool(): void {
+    if (this.pool === undefined) return
+    this.pool.give(this.start)
+    this.pool = undefined
   }
 
   /** Moves rows `row` … end one row on (room for an insertion), in every column; the row after the end is free. */
@@ -167,7 +270,7 @@ export class HeldReadings implements ReadingColumns {
     const from = this.start
     const to = from + this.length
     const old = this.capacity
-    if (capacity === old && layout === this.fields) {
+    if (this.pool === undefined && capacity === old && layout === this.fields) {
       for (let c = 0; c <= layout.length; c++) this.data.copyWithin(c * old, c * old + from, c * old + to)
       this.codes.copyWithin(0, from, to)
       this.start = 0
@@ -181,6 +284,7 @@ export class HeldReadings implements ReadingColumns {
     for (let c = 0; c <= this.fields.length; c++) data.set(this.data.subarray(c * old + from, c * old + to), c * capacity)
     for (let c = this.fields.length + 1; c < columns; c++) new Uint32Array(buffer, c * 8 * capacity, 2 * this.length).fill(ABSENT_WORD)
     codes.set(this.codes.subarray(from, to))
+    this.leavePool()
     this.data = data
     this.codes = codes
     this.words = undefined
@@ -287,6 +391,7 @@ export function createSensorHistory(options: SensorHistoryOptions): SensorHistor
         if (sensor !== undefined && eventTime !== undefined && eventTime - rec.latestTs <= options.idleMs(sensor)) continue
         records.delete(id)
         readingCount -= rec.readings.length
+        rec.readings.release()
         evicted++
       }
       return evicted
