@@ -34,6 +34,11 @@ export interface DuplicateFilterStats {
   lists: number
   /** Timestamps held in those lists (eight bytes each). */
   listValues: number
+  /**
+   * Sensors held as objects (several segments, or a list of two or more values); the others are rows of the table
+   * (40 bytes each).
+   */
+  objects: number
 }
 
 /**
@@ -60,7 +65,10 @@ class Segment {
   }
 }
 
-/** The segments of one sensor; `cur` is the run the sensor's readings last extended (the hot path). */
+/**
+ * The segments of a sensor that needs more than the table's row (several segments, or a list of two or more values);
+ * `cur` is the run the sensor's readings last extended (the hot path).
+ */
 class Track {
   readonly sensor: string
   /** Index in the sweep's array. */
@@ -82,6 +90,27 @@ const SWEEP_EVERY = 64
  */
 const PROMOTE = 8
 
+// Row states of the table.
+/** No segment (all expired): the sensor stays until the sweep or its next reading. */
+const EMPTY = 0
+/** One list holding a single value: FIRST, LAG_MIN, LAG_MAX. */
+const SINGLE = 1
+/** One run, which is the track's `cur`: FIRST, STEP, COUNT, LAG_MIN, LAG_MAX. */
+const RUN = 2
+/** One run that is not `cur` (cur is null); the same numbers. */
+const RUN_IDLE = 3
+/** Anything else: the sensor's Track object, in `big`. */
+const BIG = 4
+/** Numbers of a row, at STRIDE · slot + offset. */
+const STRIDE = 5
+const FIRST = 0
+const STEP = 1
+const COUNT = 2
+const LAG_MIN = 3
+const LAG_MAX = 4
+/** Rows of a new filter's table; it grows by half. */
+const INITIAL_ROWS = 16
+
 /**
  * Per sensor, the accepted timestamps as runs of evenly spaced values (a sensor reporting at a fixed interval costs
  * one run whatever its rate) and sorted Float64Array lists for the irregular rest (jittered clocks, stray values),
@@ -93,14 +122,24 @@ const PROMOTE = 8
  * step) or its timestamps break their interval; old segments drain within the horizon. Every 64 calls one sensor in
  * turn is expired too, so a sensor that went silent is dropped within one pass (64 calls per sensor held) after its
  * horizon and slack.
+ *
+ * A sensor whose only segment is a run or a one-value list (every sensor after its first reading, and a regular one
+ * after its eighth) is a row of a table of typed arrays (five doubles and a state byte) rather than objects: a Track
+ * object, with its Segments and lists, exists only while the sensor needs more, and it turns back into a row as soon
+ * as it fits again. The answers are those of the Track: a row is the same single segment, and its next possible expiry
+ * is computed from it rather than stored.
  */
 export function duplicateFilter(options: DuplicateFilterOptions): DuplicateFilter & { stats(): DuplicateFilterStats } {
   const horizonMs = options.horizonMs ?? 86_400_000
   const slack = options.slackMs ?? Math.min(60_000, horizonMs / 100)
   const { clock } = options
-  const tracks = new Map<string, Track>()
-  /** The same tracks in an array, which the sweep walks without allocating. */
-  const all: Track[] = []
+  /** Per sensor, its slot in the table, or its Track while it has one (state BIG). */
+  const tracks = new Map<string, number | Track>()
+  // The table: a row per sensor, in slots 0..rows-1, which the sweep walks without allocating.
+  let nums = new Float64Array(INITIAL_ROWS * STRIDE)
+  let states = new Uint8Array(INITIAL_ROWS)
+  const names: string[] = []
+  let rows = 0
   let size = 0
   let calls = 0
   let sweepAt = 0
@@ -356,31 +395,185 @@ export function duplicateFilter(options: DuplicateFilterOptions): DuplicateFilte
     if (insertListed(list, ts) && Number.isSafeInteger(ts)) promote(t, list)
   }
 
-  /** Drops a track, keeping all[0..sweepAt) the tracks this pass of the sweep has visited. */
-  function removeTrack(t: Track): void {
-    tracks.delete(t.sensor)
-    let hole = t.slot
+  /** A new row (state EMPTY) for a sensor not held. */
+  function addRow(sensor: string): number {
+    if (rows === states.length) {
+      const capacity = rows + (rows >> 1)
+      const moreNums = new Float64Array(capacity * STRIDE)
+      moreNums.set(nums)
+      nums = moreNums
+      const moreStates = new Uint8Array(capacity)
+      moreStates.set(states)
+      states = moreStates
+    }
+    const slot = rows++
+    states[slot] = EMPTY
+    names.push(sensor)
+    tracks.set(sensor, slot)
+    return slot
+  }
+
+  /** The Track of row `slot` (not BIG), which becomes BIG. */
+  function inflate(slot: number): Track {
+    const sensor = names[slot] as string
+    const t = new Track(sensor, slot)
+    const state = states[slot] as number
+    if (state !== EMPTY) {
+      const at = slot * STRIDE
+      const s = new Segment(nums[at + LAG_MIN] as number, nums[at + LAG_MAX] as number)
+      const first = nums[at + FIRST] as number
+      if (state === SINGLE) {
+        s.vals = new Float64Array(8)
+        s.vals[0] = first
+        s.end = 1
+      } else {
+        s.first = first
+        s.step = nums[at + STEP] as number
+        s.count = nums[at + COUNT] as number
+        if (state === RUN) t.cur = s
+      }
+      t.segs.push(s)
+      t.nextExpiry = first + s.lagMax + horizonMs
+    }
+    states[slot] = BIG
+    tracks.set(sensor, t)
+    return t
+  }
+
+  /** Turns a Track with no segment, one run or a one-value list back into its row; true when it did. */
+  function deflate(t: Track): boolean {
+    const segs = t.segs
+    const slot = t.slot
+    if (segs.length === 0) states[slot] = EMPTY
+    else {
+      if (segs.length > 1) return false
+      const s = segs[0] as Segment
+      const at = slot * STRIDE
+      if (s.vals === null) {
+        nums[at + FIRST] = s.first
+        nums[at + STEP] = s.step
+        nums[at + COUNT] = s.count
+        states[slot] = t.cur === s ? RUN : RUN_IDLE
+      } else {
+        if (s.end - s.start !== 1) return false
+        nums[at + FIRST] = s.vals[s.start] as number
+        states[slot] = SINGLE
+      }
+      nums[at + LAG_MIN] = s.lagMin
+      nums[at + LAG_MAX] = s.lagMax
+    }
+    tracks.set(t.sensor, slot)
+    return true
+  }
+
+  /** Expires row `slot` (not BIG, not EMPTY) as `expire` does its one segment, when its first member is due. */
+  function expireRow(slot: number, now: number): void {
+    const at = slot * STRIDE
+    const first = nums[at + FIRST] as number
+    const cut = now - horizonMs - (nums[at + LAG_MAX] as number)
+    if (!(first <= cut)) return
+    if (states[slot] === SINGLE) {
+      size -= 1
+      states[slot] = EMPTY
+      return
+    }
+    const count = nums[at + COUNT] as number
+    const step = nums[at + STEP] as number
+    const k = Math.floor((cut - first) / step) + 1
+    if (k >= count) {
+      size -= count
+      states[slot] = EMPTY
+    } else {
+      size -= k
+      nums[at + COUNT] = count - k
+      nums[at + FIRST] = first + k * step
+    }
+  }
+
+  /** Drops the sensor of row `slot`, keeping rows 0..sweepAt-1 the ones this pass of the sweep has visited. */
+  function removeRow(slot: number): void {
+    tracks.delete(names[slot] as string)
+    let hole = slot
     if (hole < sweepAt) {
       sweepAt -= 1
-      const visited = all[sweepAt] as Track
-      all[hole] = visited
-      visited.slot = hole
+      if (sweepAt !== hole) move(sweepAt, hole)
       hole = sweepAt
     }
-    const last = all.pop() as Track
-    if (hole < all.length) {
-      all[hole] = last
-      last.slot = hole
+    rows -= 1
+    if (hole < rows) move(rows, hole)
+    names.pop()
+  }
+
+  /** Moves row `from` to slot `to`. */
+  function move(from: number, to: number): void {
+    const sensor = names[from] as string
+    names[to] = sensor
+    const state = states[from] as number
+    states[to] = state
+    if (state === BIG) (tracks.get(sensor) as Track).slot = to
+    else {
+      nums.copyWithin(to * STRIDE, from * STRIDE, from * STRIDE + STRIDE)
+      tracks.set(sensor, to)
     }
   }
 
   /** Expires one sensor in turn (every SWEEP_EVERY calls), dropping it when nothing is left. */
   function sweepOne(now: number): void {
-    if (sweepAt >= all.length) sweepAt = 0
-    const t = all[sweepAt++]
-    if (t === undefined) return
-    if (now >= t.nextExpiry) expire(t, now)
-    if (t.segs.length === 0) removeTrack(t)
+    if (sweepAt >= rows) sweepAt = 0
+    const slot = sweepAt++
+    if (slot >= rows) return
+    const state = states[slot] as number
+    if (state === BIG) {
+      const t = tracks.get(names[slot] as string) as Track
+      if (now >= t.nextExpiry) expire(t, now)
+      if (t.segs.length === 0) removeRow(slot)
+      else deflate(t)
+      return
+    }
+    if (state !== EMPTY && now >= (nums[slot * STRIDE + FIRST] as number) + (nums[slot * STRIDE + LAG_MAX] as number) + horizonMs) expireRow(slot, now)
+    if (states[slot] === EMPTY) removeRow(slot)
+  }
+
+  /** `seen` of a sensor held as a Track, after its expiry. */
+  function seenTrack(t: Track, ts: number, now: number): boolean {
+    const lag = now - ts
+    const segs = t.segs
+    const cur = t.cur
+    if (cur !== null && contains(cur, ts)) return true
+    for (let i = 0; i < segs.length; i++) {
+      const s = segs[i] as Segment
+      if (s !== cur && contains(s, ts)) return true
+    }
+    insert(t, ts === 0 ? 0 : ts, lag)
+    size += 1
+    deflate(t)
+    return false
+  }
+
+  function forgetTrack(t: Track, ts: number): void {
+    for (const s of t.segs) {
+      if (!contains(s, ts)) continue
+      size -= 1
+      if (s.vals !== null) removeListed(t, s, ts)
+      else {
+        const i = (ts - s.first) / s.step
+        if (i === 0) s.first += s.step
+        if (i === 0 || i === s.count - 1) s.count -= 1
+        else {
+          const tail = new Segment(s.lagMin, s.lagMax)
+          tail.first = ts + s.step
+          tail.step = s.step
+          tail.count = s.count - i - 1
+          s.count = i
+          t.segs.splice(t.segs.indexOf(s) + 1, 0, tail)
+          if (t.cur === s) t.cur = tail
+        }
+        if (s.count === 0) drop(t, s)
+      }
+      if (t.segs.length === 0) removeRow(t.slot)
+      else deflate(t)
+      return
+    }
   }
 
   return {
@@ -390,72 +583,103 @@ export function duplicateFilter(options: DuplicateFilterOptions): DuplicateFilte
     seen(sensor, ts) {
       const now = clock.now()
       if (++calls % SWEEP_EVERY === 0) sweepOne(now)
-      let t = tracks.get(sensor)
-      if (t === undefined) {
-        t = new Track(sensor, all.length)
-        tracks.set(sensor, t)
-        all.push(t)
-      } else if (now >= t.nextExpiry) expire(t, now)
-      const lag = now - ts
-      const segs = t.segs
-      const cur = t.cur
-      // Hot path: the sensor's only segment is a run and ts is its next member.
-      if (segs.length === 1 && cur !== null && ts === cur.first + cur.step * cur.count && fits(cur, lag)) {
-        cur.count += 1
-        if (lag < cur.lagMin) cur.lagMin = lag
-        if (lag > cur.lagMax) cur.lagMax = lag
+      const held = tracks.get(sensor)
+      let slot: number
+      if (held === undefined) slot = addRow(sensor)
+      else if (typeof held === 'number') slot = held
+      else {
+        if (now < held.nextExpiry) return seenTrack(held, ts, now)
+        expire(held, now)
+        if (!deflate(held)) return seenTrack(held, ts, now)
+        slot = held.slot
+      }
+      const at = slot * STRIDE
+      let first = nums[at + FIRST] as number
+      const lagMax = nums[at + LAG_MAX] as number
+      if (states[slot] !== EMPTY && now >= first + lagMax + horizonMs) {
+        expireRow(slot, now)
+        first = nums[at + FIRST] as number
+      }
+      if (states[slot] === EMPTY) {
+        // A list of this one value, as insert makes it.
+        nums[at + FIRST] = ts === 0 ? 0 : ts
+        nums[at + LAG_MIN] = now - ts
+        nums[at + LAG_MAX] = now - ts
+        states[slot] = SINGLE
         size += 1
         return false
       }
-      if (cur !== null && contains(cur, ts)) return true
-      for (let i = 0; i < segs.length; i++) {
-        const s = segs[i] as Segment
-        if (s !== cur && contains(s, ts)) return true
+      if (states[slot] === SINGLE) {
+        if (ts === first) return true
+        return seenTrack(inflate(slot), ts, now)
       }
-      insert(t, ts === 0 ? 0 : ts, lag)
-      size += 1
-      return false
+      const step = nums[at + STEP] as number
+      const count = nums[at + COUNT] as number
+      const lag = now - ts
+      const lagMin = nums[at + LAG_MIN] as number
+      // Hot path: ts is the run's next member (insert takes it only as a safe integer when the run is not cur).
+      if (ts === first + step * count && lag <= lagMin + slack && lag >= lagMax - slack && (states[slot] === RUN || Number.isSafeInteger(ts))) {
+        nums[at + COUNT] = count + 1
+        if (lag < lagMin) nums[at + LAG_MIN] = lag
+        if (lag > lagMax) nums[at + LAG_MAX] = lag
+        states[slot] = RUN
+        size += 1
+        return false
+      }
+      const d = ts - first
+      if (d >= 0 && d <= step * (count - 1) && d % step === 0) return true
+      return seenTrack(inflate(slot), ts, now)
     },
     forget(sensor, ts) {
-      const t = tracks.get(sensor)
-      if (t === undefined) return
-      for (const s of t.segs) {
-        if (!contains(s, ts)) continue
-        size -= 1
-        if (s.vals !== null) removeListed(t, s, ts)
-        else {
-          const i = (ts - s.first) / s.step
-          if (i === 0) s.first += s.step
-          if (i === 0 || i === s.count - 1) s.count -= 1
-          else {
-            const tail = new Segment(s.lagMin, s.lagMax)
-            tail.first = ts + s.step
-            tail.step = s.step
-            tail.count = s.count - i - 1
-            s.count = i
-            t.segs.splice(t.segs.indexOf(s) + 1, 0, tail)
-            if (t.cur === s) t.cur = tail
-          }
-          if (s.count === 0) drop(t, s)
-        }
-        if (t.segs.length === 0) removeTrack(t)
+      const held = tracks.get(sensor)
+      if (held === undefined) return
+      if (typeof held !== 'number') {
+        forgetTrack(held, ts)
         return
       }
+      const state = states[held] as number
+      if (state === EMPTY) return
+      const at = held * STRIDE
+      const first = nums[at + FIRST] as number
+      if (state === SINGLE) {
+        if (ts !== first) return
+        size -= 1
+        removeRow(held)
+        return
+      }
+      const step = nums[at + STEP] as number
+      const d = ts - first
+      if (d >= 0 && d <= step * ((nums[at + COUNT] as number) - 1) && d % step === 0) forgetTrack(inflate(held), ts)
     },
     stats() {
-      const out: DuplicateFilterStats = { sensors: 0, runs: 0, runPairs: 0, lists: 0, listValues: 0 }
-      if (all.length !== tracks.size || all.some((t, i) => t.slot !== i || tracks.get(t.sensor) !== t)) {
-        throw new Error('duplicate filter: the sweep array is out of step with the sensors')
-      }
-      for (const t of all) {
-        if (t.segs.length > 0) out.sensors += 1
-        for (const s of t.segs) {
-          if (s.vals === null) {
-            out.runs += 1
-            out.runPairs += s.count
-          } else {
-            out.lists += 1
-            out.listValues += s.end - s.start
+      const out: DuplicateFilterStats = { sensors: 0, runs: 0, runPairs: 0, lists: 0, listValues: 0, objects: 0 }
+      if (names.length !== rows || tracks.size !== rows) throw new Error('duplicate filter: the table is out of step with the sensors')
+      for (let slot = 0; slot < rows; slot++) {
+        const held = tracks.get(names[slot] as string)
+        const state = states[slot] as number
+        if (state === BIG ? typeof held !== 'object' || held.slot !== slot : held !== slot) {
+          throw new Error('duplicate filter: the table is out of step with the sensors')
+        }
+        if (state === EMPTY) continue
+        out.sensors += 1
+        if (state === SINGLE) {
+          out.lists += 1
+          out.listValues += 1
+        } else if (state !== BIG) {
+          out.runs += 1
+          out.runPairs += nums[slot * STRIDE + COUNT] as number
+        } else {
+          const t = held as Track
+          out.objects += 1
+          if (t.segs.length === 0) out.sensors -= 1
+          for (const s of t.segs) {
+            if (s.vals === null) {
+              out.runs += 1
+              out.runPairs += s.count
+            } else {
+              out.lists += 1
+              out.listValues += s.end - s.start
+            }
           }
         }
       }

@@ -60,7 +60,7 @@ describe('duplicateFilter storage', () => {
       expect(filter.seen('A', t0 + i * 1000)).toBe(false)
     }
     expect(filter.size).toBe(86_400)
-    expect(filter.stats()).toEqual({ sensors: 1, runs: 1, runPairs: 86_400, lists: 0, listValues: 0 })
+    expect(filter.stats()).toEqual({ sensors: 1, runs: 1, runPairs: 86_400, lists: 0, listValues: 0, objects: 0 })
     expect(filter.seen('A', t0)).toBe(true)
     expect(filter.seen('A', t0 + 43_200_000)).toBe(true)
     expect(filter.seen('A', t0 + 86_399_000)).toBe(true)
