@@ -26,6 +26,8 @@ interface Tags {
   kind: SensorKind
   district: string
   segment: string
+  /** FIELD_ORDER of the kind; undefined for a kind it does not know. */
+  names: readonly string[] | undefined
 }
 
 /** Each kind's fields in the order ingest writes them (required, then optional): a slot keeps which are present. */
@@ -148,7 +150,7 @@ export function sensorState(): SensorState {
       shared.clear()
       sharedCount = 0
     }
-    const t: Tags = { kind, district, segment }
+    const t: Tags = { kind, district, segment, names: FIELD_ORDER.get(kind) }
     const again = shared.get(segment)
     if (again === undefined) shared.set(segment, [t])
     else again.push(t)
@@ -161,16 +163,21 @@ export function sensorState(): SensorState {
     const at = slot * STRIDE
     times[at + LAST_TS] = reading.ts
     times[at + LAST_RECEIVED] = reading.receivedAt
-    const t = tags[slot]
-    if (t === undefined || t.kind !== reading.kind || t.district !== reading.district || t.segment !== reading.segment) tags[slot] = tagsOf(reading)
+    let t = tags[slot]
+    if (t === undefined || t.kind !== reading.kind || t.district !== reading.district || t.segment !== reading.segment) {
+      t = tagsOf(reading)
+      tags[slot] = t
+    }
     reasons[slot] = reading.qualityReason
-    const quality = QUALITIES.indexOf(reading.quality)
-    const source = TS_SOURCES.indexOf(reading.tsSource)
+    const q = reading.quality
+    const quality = q === 'good' ? 0 : q === 'suspect' ? 1 : q === 'bad' ? 2 : -1
+    const src = reading.tsSource
+    const source = src === 'device' ? 0 : src === 'server' ? 1 : -1
     const seq = reading.seq
     let fits = quality >= 0 && source >= 0 && typeof reading.qualityReason === 'string' && (seq === undefined || typeof seq === 'number')
     meta[slot] = quality | (source * TS_SOURCE_BIT) | (seq === undefined ? 0 : SEQ_BIT)
     if (seq !== undefined) times[at + LAST_SEQ] = seq
-    const names = FIELD_ORDER.get(reading.kind)
+    const names = t.names
     if (names === undefined) fits = false
     if (fits && names !== undefined) {
       const width = names.length
@@ -252,7 +259,7 @@ export function sensorState(): SensorState {
       const kept = exact[slot]
       if (kept !== undefined) return kept
       const t = tags[slot] as Tags
-      const names = FIELD_ORDER.get(t.kind) as readonly string[]
+      const names = t.names as readonly string[]
       const off = offsets[slot] as number
       const mask = present[slot] as number
       const fields: Record<string, number> = {}
