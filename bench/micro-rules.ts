@@ -4,7 +4,13 @@
  * around the `onReadings` calls only, so the generator and other processes on the machine do not count), then CPU ms per
  * `tick` (every 5 s in the engine) with every sensor live.
  *
+ * `tick` mode: the engine as it runs live, readings arriving between ticks. After `--readings` readings (every sensor
+ * heard from), `--ticks` rounds of `--between` readings then one `tick` a second after the latest arrival (nothing
+ * due: no sensor silent); reports the CPU of each tick (median, p99, max, and the first, which checks every subject
+ * against the registry), then of a tick at which every sensor is silent (everything due).
+ *
  *   npx tsx bench/micro-rules.ts [--copies 25] [--readings 500000] [--batch 100] [--scenario load|normal] [--runs 1]
+ *   npx tsx bench/micro-rules.ts tick [--copies 25] [--readings 200000] [--ticks 200] [--between 2000] [--runs 1]
  *
  * Add `node --cpu-prof` (`node --cpu-prof --import tsx bench/micro-rules.ts`) for a profile.
  */
@@ -18,17 +24,22 @@ import { createRulesEngine } from '../rules/rules-engine.js'
 import { generateMessages } from '../simulators/generate-messages.js'
 import { benchRegistry } from './bench-registry.js'
 
-const { values } = parseArgs({
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
   options: {
     copies: { type: 'string', default: '25' },
-    readings: { type: 'string', default: '500000' },
+    readings: { type: 'string' },
     batch: { type: 'string', default: '100' },
     scenario: { type: 'string', default: 'load' },
     runs: { type: 'string', default: '1' },
+    ticks: { type: 'string', default: '200' },
+    between: { type: 'string', default: '2000' },
   },
 })
+const mode = positionals[0] ?? 'readings'
+if (mode !== 'readings' && mode !== 'tick') throw new Error(`unknown mode '${mode}' (readings or tick)`)
 const copies = Number(values.copies)
-const total = Number(values.readings)
+const total = Number(values.readings ?? (mode === 'tick' ? 200_000 : 500_000))
 const batch = Number(values.batch)
 const runs = Number(values.runs)
 const scenario = values.scenario
@@ -78,6 +89,76 @@ function run(): { usPerReading: number; conditions: number; msPerTick: number } 
   for (let i = 0; i < ticks; i++) conditions += engine.tick(lastTs + 1_000).length
   const used = process.cpuUsage(before)
   return { usPerReading: cpuUs / done, conditions, msPerTick: (used.user + used.system) / 1000 / ticks }
+}
+
+/** CPU ms of one call (this process's threads, so a collection running meanwhile counts), and its wall ms. */
+function cpuOf(f: () => unknown): { cpu: number; wall: number } {
+  const before = process.cpuUsage()
+  const t0 = performance.now()
+  f()
+  const wall = performance.now() - t0
+  const used = process.cpuUsage(before)
+  return { cpu: (used.user + used.system) / 1000, wall }
+}
+
+interface Spread {
+  first: number
+  median: number
+  p99: number
+  max: number
+}
+
+function spread(xs: number[]): Spread {
+  const first = xs[0] as number
+  const rest = xs.slice(1).sort((a, b) => a - b)
+  const at = (q: number): number => rest[Math.min(rest.length - 1, Math.floor(q * rest.length))] as number
+  return { first, median: at(0.5), p99: at(0.99), max: rest[rest.length - 1] as number }
+}
+
+function tickRun(): { cpu: Spread; wall: Spread; allDue: { cpu: number; wall: number }; conditions: number } {
+  const engine = createRulesEngine({ rules: loadRules(BUNDLED_RULES, index), registry: () => index })
+  const source = readings()
+  let lastReceived = START
+  let conditions = 0
+  const feed = (n: number): void => {
+    let chunk: Reading[] = []
+    for (let i = 0; i < n; i++) {
+      const next = source.next()
+      if (next.done === true) break
+      chunk.push(next.value)
+      lastReceived = Math.max(lastReceived, next.value.receivedAt)
+      if (chunk.length === batch) {
+        conditions += engine.onReadings(chunk).length
+        chunk = []
+      }
+    }
+    if (chunk.length > 0) conditions += engine.onReadings(chunk).length
+  }
+  feed(total)
+  const ticks = Number(values.ticks)
+  const between = Number(values.between)
+  const cpu: number[] = []
+  const wall: number[] = []
+  for (let i = 0; i < ticks; i++) {
+    feed(between)
+    const t = cpuOf(() => (conditions += engine.tick(lastReceived + 1_000).length))
+    cpu.push(t.cpu)
+    wall.push(t.wall)
+  }
+  // A day later every sensor is silent: every one is due (stale, data-gap holds).
+  const allDue = cpuOf(() => (conditions += engine.tick(lastReceived + 86_400_000).length))
+  return { cpu: spread(cpu), wall: spread(wall), allDue, conditions }
+}
+
+if (mode === 'tick') {
+  console.log(`rules tick micro-benchmark: ${registry.sensors.length} sensors, ${total} readings (${scenario}) then ${values.ticks} ticks ${values.between} readings apart, Node ${process.version}`)
+  for (let i = 0; i < runs; i++) {
+    const r = tickRun()
+    const f = (x: Spread): string => `median ${x.median.toFixed(3)}, p99 ${x.p99.toFixed(3)}, max ${x.max.toFixed(3)}, first ${x.first.toFixed(3)}`
+    console.log(`run ${i + 1}: tick with nothing due, ms CPU: ${f(r.cpu)}; ms wall: ${f(r.wall)}`)
+    console.log(`       tick with every sensor due: ${r.allDue.cpu.toFixed(1)} ms CPU, ${r.allDue.wall.toFixed(1)} ms wall; ${r.conditions} conditions`)
+  }
+  process.exit(0)
 }
 
 console.log(`rules micro-benchmark: ${registry.sensors.length} sensors, ${total} readings (${scenario}), batches of ${batch}, Node ${process.version}`)

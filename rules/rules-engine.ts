@@ -34,7 +34,8 @@ import { holdThreshold, thresholdReport } from './evaluate-threshold.js'
 import { advanceClosure, closureLevel, closureReport, type ClosureState } from './evaluate-tunnel-closure.js'
 import { formatNumber, levelName, sensorLabel } from './rule-messages.js'
 import type { RuleSet, SegmentSelector } from './rule-schema.js'
-import { FaultTable, RateTable, type SubjectEntry, type SubjectStore } from './subject-table.js'
+import { LiveSensors } from './live-sensors.js'
+import { FaultTable, RateTable, SubjectTable, type SubjectEntry, type SubjectStore } from './subject-table.js'
 
 const MINUTE = 60_000
 const HOUR = 3_600_000
@@ -234,6 +235,13 @@ function zonesOfGauges(registry: RegistryIndex): Map<string, string[]> {
 
 const NO_ZONES: readonly string[] = Object.freeze([])
 
+/** The shorter of two limits, a NaN one (no limit) aside. */
+function shorter(a: number, b: number): number {
+  if (Number.isNaN(a)) return b
+  if (Number.isNaN(b)) return a
+  return Math.min(a, b)
+}
+
 /**
  * Creates the rules engine. Per-subject state is bounded: subjects at level 0 with nothing pending are dropped at
  * once or after `idleEvictS` of event time, and everything is pruned to the registry in force.
@@ -243,7 +251,21 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
   let compiled: CompiledRuleSet = compileRules(ruleSet)
   let runtimes: AnyRuntime[] = compiled.rules.map((rule) => ({ rule, subjects: newSubjects(rule) }))
   let byId = new Map(runtimes.map((rt) => [rt.rule.id, rt] as const))
-  const live = new Map<string, { receivedAt: number; ts: number }>()
+  // The sensors heard from, and when each one's silence can next matter to tick (see dueAt).
+  const live = new LiveSensors()
+  let dueRegistry: RegistryIndex | undefined
+  // The registry the last sweep checked every subject against, and whether another one has been read since: while
+  // not, every subject but a district composite's was made from that registry and is still in it.
+  let sweptRegistry: RegistryIndex | undefined
+  let otherRegistrySeen = true
+
+  /** The registry in force (options.registry), noting one the last sweep did not check the subjects against. */
+  function registryNow(): RegistryIndex {
+    const registry = options.registry()
+    if (registry !== sweptRegistry) otherRegistrySeen = true
+    return registry
+  }
+  let dueRules: CompiledRuleSet | undefined
   const rain = new Map<string, TimedValue[]>()
   const stations = new Map<string, { do?: { ts: number; v: number }; nh3n?: { ts: number; v: number } }>()
   const stats = { late: 0, evicted: 0 }
@@ -294,6 +316,25 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     plansByKind = selectsByKindOnly(runtimes)
     sharedPlans = new Map()
     sharedRules = new Map()
+  }
+
+  /**
+   * A wall time at or before the first at which tick can do anything about a sensor last heard from at
+   * `receivedAt`: hold its levels (silent for staleAfterIntervals) or raise a stale rule's level (its dry or rain
+   * limit, whichever is shorter, as it may rain by then). A little early rather than late: tick looks again.
+   */
+  function dueAt(sensor: Sensor | undefined, receivedAt: number): number {
+    if (sensor === undefined) return Infinity
+    const interval = sensor.intervalS * 1000
+    let limit = compiled.staleAfterIntervals * interval * compiled.scale
+    for (const rt of runtimes) {
+      const rule = rt.rule
+      if (rule.type !== 'stale' || !selectsSensor(rule, sensor)) continue
+      limit = shorter(limit, rule.afterIntervals * interval * rule.scale)
+      if (rule.hazardKinds.includes(sensor.kind)) limit = shorter(limit, rule.rainAfterIntervals * interval * rule.scale)
+    }
+    const at = receivedAt + limit
+    return Number.isFinite(at) ? at - (Math.abs(receivedAt) + Math.abs(limit)) * 1e-14 : at
   }
 
   // Emission
@@ -380,13 +421,13 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
   }
 
   function zoneRain(zoneId: string): (at: number) => RainView {
-    const gauges = indexTopology(options.registry()).rainGauges(zoneId)
+    const gauges = indexTopology(registryNow()).rainGauges(zoneId)
     return (at) => rainOf(gauges, at)
   }
 
   function defaultRaining(zoneOrDistrict: string): boolean {
     if (eventNow === undefined) return false
-    const registry = options.registry()
+    const registry = registryNow()
     const gauges = registry.segment(zoneOrDistrict)?.type === 'drainage'
       ? indexTopology(registry).rainGauges(zoneOrDistrict)
       : registry.sensorsOfDistrict(zoneOrDistrict).filter((s) => s.kind === 'rainfall')
@@ -397,7 +438,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
   function acuteInputs(segmentId: string, at: number): Pick<IndexInput, 'doMgl' | 'nh3nMgl'> {
     let doMgl: number | undefined
     let nh3nMgl: number | undefined
-    for (const station of indexTopology(options.registry()).stations(segmentId)) {
+    for (const station of indexTopology(registryNow()).stations(segmentId)) {
       const st = stations.get(station.id)
       if (st === undefined) continue
       const horizon = at - clearWindowMs(station.intervalS)
@@ -592,7 +633,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
   function runComposites(out: Condition[], at: number): void {
     const composites = runtimes.filter((rt) => rt.rule.type === 'composite')
     if (composites.length === 0) return
-    const registry = options.registry()
+    const registry = registryNow()
     const zones = zonesOfGauges(registry)
     const cache = new Map<string, CompositeMember[]>()
     const members = (ruleId: string): CompositeMember[] => {
@@ -667,10 +708,27 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
   }
 
   function sweep(out: Condition[], at: number): void {
-    const registry = options.registry()
+    const registry = registryNow()
     lastSweepAt = eventNow
+    // Subjects gone from the registry only after another registry was read (or for district composites, whose
+    // subjects come from sensors' districts); else only idle ones to forget, found in the columns of a table.
+    const checkAll = otherRegistrySeen
     for (const rt of runtimes) {
       const keep = retentionMs(rt.rule)
+      if (!checkAll && !(rt.rule.type === 'composite' && rt.rule.scope === 'district')) {
+        if (eventNow === undefined) continue
+        if (rt.subjects instanceof SubjectTable) {
+          stats.evicted += rt.subjects.evictIdle(eventNow, keep)
+          continue
+        }
+        for (const [id, e] of rt.subjects) {
+          if (e.level === 0 && eventNow - e.at > keep) {
+            rt.subjects.delete(id)
+            stats.evicted++
+          }
+        }
+        continue
+      }
       for (const [id, e] of rt.subjects) {
         if (!subjectExists(rt.rule, id, registry)) {
           resolveEntry(out, rt, id, e, 'no longer in the registry', at)
@@ -682,7 +740,9 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
         }
       }
     }
-    for (const id of live.keys()) if (registry.sensor(id) === undefined) live.delete(id)
+    if (checkAll) for (const id of live.keys()) if (registry.sensor(id) === undefined) live.delete(id)
+    sweptRegistry = registry
+    otherRegistrySeen = false
     const horizon = (eventNow ?? 0) - RULES_RAIN_RETENTION_MS
     for (const [id, list] of rain) {
       while (list.length > 0 && (list[0] as TimedValue).ts <= horizon) list.shift()
@@ -733,7 +793,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
   return {
     onReadings(readings) {
       const out: Condition[] = []
-      const registry = options.registry()
+      const registry = registryNow()
       // Ingest hands batches in ts order; only others are copied and sorted.
       const sorted = inTsOrder(readings) ? readings : [...readings].sort((a, b) => a.ts - b.ts)
       let at = eventNow ?? -Infinity
@@ -742,12 +802,9 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
         if (sensor === undefined || !Number.isFinite(r.ts)) continue
         eventNow = Math.max(eventNow ?? r.ts, r.ts)
         at = Math.max(at, r.ts)
-        const l = live.get(sensor.id)
-        if (l === undefined) live.set(sensor.id, { receivedAt: r.receivedAt, ts: r.ts })
-        else {
-          l.receivedAt = Math.max(l.receivedAt, r.receivedAt)
-          l.ts = Math.max(l.ts, r.ts)
-        }
+        const row = live.rows.get(sensor.id)
+        if (row === undefined) live.push(live.add(sensor.id, r.receivedAt), dueAt(sensor, r.receivedAt))
+        else live.receivedAt[row] = Math.max(live.receivedAt[row] as number, r.receivedAt)
         recordContext(sensor, r)
         for (const sr of planOf(registry, sensor)) onReading(out, sr, sensor, r)
       }
@@ -757,7 +814,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     onIndexUpdate(update) {
       const out: Condition[] = []
       if (update.scope !== 'segment' || update.eventTime === null) return out
-      const segment = options.registry().segment(update.segment)
+      const segment = registryNow().segment(update.segment)
       if (segment === undefined) return out
       eventNow = Math.max(eventNow ?? update.eventTime, update.eventTime)
       for (const rt of runtimes) onIndex(out, rt, segment, update.data as SegmentIndexJson, update.eventTime)
@@ -766,7 +823,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
 
     tick(wallNow, raining) {
       const out: Condition[] = []
-      const registry = options.registry()
+      const registry = registryNow()
       const wet = new Map<string, boolean>()
       const isWet = (sensor: Sensor): boolean => {
         const key = registry.segment(sensor.segment)?.type === 'drainage' ? sensor.segment : sensor.district
@@ -777,10 +834,19 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
         }
         return w
       }
-      for (const [id, l] of live) {
+      // Only the sensors whose silence can matter by now, in the order they were first heard from: the others
+      // would hold nothing and raise no stale alert.
+      if (registry !== dueRegistry || compiled !== dueRules) {
+        live.rebuild((row) => dueAt(registry.sensor(live.ids[row] as string), live.receivedAt[row] as number))
+        dueRegistry = registry
+        dueRules = compiled
+      }
+      const due = live.takeDue(wallNow)
+      for (const row of due) {
+        const id = live.ids[row] as string
         const sensor = registry.sensor(id)
         if (sensor === undefined) continue
-        const silentMs = wallNow - l.receivedAt
+        const silentMs = wallNow - (live.receivedAt[row] as number)
         if (silentMs >= compiled.staleAfterIntervals * sensor.intervalS * 1000 * compiled.scale) {
           // A silent sensor holds its level (dataGap); absence itself is the stale rule's business.
           for (const rt of runtimes) {
@@ -801,6 +867,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
           emit(out, rt, id, entry, staleReport(rt.rule, sensor, silentMs, verdict, verdict.level), wallNow)
         }
       }
+      for (const row of due) live.push(row, dueAt(registry.sensor(live.ids[row] as string), live.receivedAt[row] as number))
       if (out.length > 0) runComposites(out, wallNow)
       sweep(out, wallNow)
       return out
@@ -809,7 +876,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     replace(rules) {
       const out: Condition[] = []
       const next = compileRules(rules)
-      const registry = options.registry()
+      const registry = registryNow()
       const at = eventNow ?? 0
       const old = new Map(runtimes.map((rt) => [rt.rule.id, rt] as const))
       const fresh: AnyRuntime[] = []
@@ -846,7 +913,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     },
 
     restore(active) {
-      const registry = options.registry()
+      const registry = registryNow()
       for (const a of active) {
         const rt = byId.get(a.rule)
         if (rt === undefined || a.level <= 0 || a.level > 4) continue

@@ -93,6 +93,8 @@ class RowEntry implements SubjectEntry {
  */
 export class SubjectTable implements SubjectStore {
   readonly rows = new Map<string, number>()
+  /** The subject of each row in use, undefined for a free row. */
+  ids: (string | undefined)[] = []
   protected capacity = 0
   private used = 0
   private readonly free: number[] = []
@@ -127,6 +129,7 @@ export class SubjectTable implements SubjectStore {
       if (this.used === this.capacity) this.resize(grown(this.capacity))
       row = this.used++
     }
+    this.ids[row] = id
     this.district[row] = district
     this.segment[row] = segment
     this.emitted[row] = undefined
@@ -142,6 +145,7 @@ export class SubjectTable implements SubjectStore {
     const row = this.rows.get(id)
     if (row === undefined) return false
     this.rows.delete(id)
+    this.ids[row] = undefined
     this.emitted[row] = undefined
     this.reset(row)
     this.free.push(row)
@@ -150,6 +154,20 @@ export class SubjectTable implements SubjectStore {
 
   keys(): IterableIterator<string> {
     return this.rows.keys()
+  }
+
+  /**
+   * Forgets the subjects at level 0 whose latest input is more than `keepMs` before `now` (what the engine's sweep
+   * does to every store), scanning the columns rather than the Map; returns how many.
+   */
+  evictIdle(now: number, keepMs: number): number {
+    let n = 0
+    for (let row = 0; row < this.used; row++) {
+      if (this.level[row] !== 0 || !(now - (this.at[row] as number) > keepMs)) continue
+      const id = this.ids[row]
+      if (id !== undefined && this.delete(id)) n++
+    }
+    return n
   }
 
   *values(): IterableIterator<SubjectEntry> {
