@@ -50,7 +50,10 @@ function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, 
 }
 
 function byId<T extends { id: string }>(items: readonly T[]): Map<string, T> {
-  return new Map(items.map((item) => [item.id, item]))
+  // A loop, not `new Map(items.map(...))`: no pair array per item on the way.
+  const map = new Map<string, T>()
+  for (const item of items) map.set(item.id, item)
+  return map
 }
 
 /**
