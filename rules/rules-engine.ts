@@ -325,6 +325,31 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
    */
   function dueAt(sensor: Sensor | undefined, receivedAt: number): number {
     if (sensor === undefined) return Infinity
+    const limit = silenceLimit(sensor)
+    const at = receivedAt + limit
+    return Number.isFinite(at) ? at - (Math.abs(receivedAt) + Math.abs(limit)) * 1e-14 : at
+  }
+
+  // Silence limits by kind and interval while the stale rules select by kind alone (see silenceLimit).
+  let limitsFor: CompiledRuleSet | undefined
+  let limitsByKind: Map<string, Map<number, number>> | undefined
+
+  /** The shortest silence after which tick can do anything about a sensor (see dueAt). */
+  function silenceLimit(sensor: Sensor): number {
+    if (limitsFor !== compiled) {
+      limitsFor = compiled
+      const byKind = runtimes.every((rt) => rt.rule.type !== 'stale' || rt.rule.subjects === undefined || (rt.rule.subjects.sensors === undefined && rt.rule.subjects.segments === undefined && rt.rule.subjects.districts === undefined))
+      limitsByKind = byKind ? new Map() : undefined
+    }
+    if (limitsByKind === undefined) return computeSilenceLimit(sensor)
+    let byInterval = limitsByKind.get(sensor.kind)
+    if (byInterval === undefined) limitsByKind.set(sensor.kind, (byInterval = new Map()))
+    let limit = byInterval.get(sensor.intervalS)
+    if (limit === undefined) byInterval.set(sensor.intervalS, (limit = computeSilenceLimit(sensor)))
+    return limit
+  }
+
+  function computeSilenceLimit(sensor: Sensor): number {
     const interval = sensor.intervalS * 1000
     let limit = compiled.staleAfterIntervals * interval * compiled.scale
     for (const rt of runtimes) {
@@ -333,8 +358,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
       limit = shorter(limit, rule.afterIntervals * interval * rule.scale)
       if (rule.hazardKinds.includes(sensor.kind)) limit = shorter(limit, rule.rainAfterIntervals * interval * rule.scale)
     }
-    const at = receivedAt + limit
-    return Number.isFinite(at) ? at - (Math.abs(receivedAt) + Math.abs(limit)) * 1e-14 : at
+    return limit
   }
 
   // Emission
