@@ -389,9 +389,12 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
     // The sensor's value reads only its last 3 good readings newer than the horizon: the tail back to the third.
     const tail: TimedValue[] = []
     let good = 0
+    /** The earliest row the tail read. */
+    let tailFrom = end
     for (let row = end - 1; offset >= 0 && row >= first && good < 3; row--) {
       const ts = data[row] as number
       if (ts <= horizon) break
+      tailFrom = row
       const value = readings.valueAt(offset + row)
       if (value === undefined) continue
       const quality = readings.qualityAt(row)
@@ -403,8 +406,21 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
     const value = sensorValue(tail)
     const score = value === undefined ? undefined : scorerOf(sensor)
     if (score === undefined || score(value?.value as number) >= CORROBORATION_SCORE) return snapshotWith(sensor, lastScore, tail, stale)
+    // The persistence run (belowFortySince) goes back from the latest usable reading (not bad, finite) while each
+    // scores below 40, and stops at the first one scoring 40 or more: rows before that one, and before the tail the
+    // value reads, change neither the run nor the value, so they are not copied (a full window is thousands).
+    let from = first
+    for (let row = end - 1; offset >= 0 && row >= first; row--) {
+      const value = readings.valueAt(offset + row)
+      if (value === undefined || !Number.isFinite(value) || readings.qualityAt(row) === 'bad') continue
+      if (score(value) >= CORROBORATION_SCORE) {
+        from = row
+        break
+      }
+    }
+    from = Math.min(from, tailFrom)
     const recent: TimedValue[] = []
-    for (let row = first; offset >= 0 && row < end; row++) {
+    for (let row = from; offset >= 0 && row < end; row++) {
       const value = readings.valueAt(offset + row)
       if (value === undefined) continue
       const ts = data[row] as number

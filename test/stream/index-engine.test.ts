@@ -524,6 +524,19 @@ describe('corroboration: a dry-weather 60 cm tunnel spike', () => {
     minute(h, 51, 60)
     expect(h.segment('zone-4').smooth).toMatchObject({ value: 3.6, flags: [] })
   })
+
+  it('dates the run from its first reading below 40 after a long stretch above (only the run is read back)', () => {
+    const h = harness(registry)
+    for (let t = 0; t < 45; t++) minute(h, t, 10)
+    // The median of three still reads 10 cm at 45; the run starts there all the same.
+    minute(h, 45, 60)
+    for (let t = 46; t < 75; t++) {
+      minute(h, t, 60)
+      expect(h.segment('zone-4').smooth, `t = ${t}`).toMatchObject({ value: 43.6, flags: ['unconfirmed'] })
+    }
+    minute(h, 75, 60)
+    expect(h.segment('zone-4').smooth).toMatchObject({ value: 3.6, flags: [] })
+  })
 })
 
 describe('the zone alert level at the INDICES.md §4 cadence in event time', () => {
