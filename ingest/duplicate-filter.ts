@@ -1,4 +1,5 @@
 import type { Clock } from '../ports.js'
+import { resized } from '../typed-arrays.js'
 
 /** Options of the duplicate filter. */
 export interface DuplicateFilterOptions {
@@ -399,12 +400,8 @@ export function duplicateFilter(options: DuplicateFilterOptions): DuplicateFilte
   function addRow(sensor: string): number {
     if (rows === states.length) {
       const capacity = rows + (rows >> 1)
-      const moreNums = new Float64Array(capacity * STRIDE)
-      moreNums.set(nums)
-      nums = moreNums
-      const moreStates = new Uint8Array(capacity)
-      moreStates.set(states)
-      states = moreStates
+      nums = resized(nums, capacity * STRIDE)
+      states = resized(states, capacity)
     }
     const slot = rows++
     states[slot] = EMPTY

@@ -1,4 +1,5 @@
 import type { Quality } from '../domain.js'
+import { resized } from '../typed-arrays.js'
 import type { AlertLevel, Report } from './condition.js'
 import type { CompiledSensorFault } from './compile-rules.js'
 import { formatNumber, levelName } from './rule-messages.js'
@@ -54,15 +55,9 @@ export class FaultColumns {
 
   /** Room for `capacity` rows. */
   resize(capacity: number): void {
-    const head = new Int32Array(capacity)
-    head.set(this.head)
-    this.head = head
-    const len = new Int32Array(capacity)
-    len.set(this.len)
-    this.len = len
-    const ts0 = new Float64Array(capacity)
-    ts0.set(this.ts0)
-    this.ts0 = ts0
+    this.head = resized(this.head, capacity)
+    this.len = resized(this.len, capacity)
+    this.ts0 = resized(this.ts0, capacity)
   }
 
   /** Empties a row and lets go of its arrays. */

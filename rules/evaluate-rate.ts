@@ -1,5 +1,6 @@
 import type { Sensor } from '../domain.js'
 import { closureCmOf, riverLevelsOf, wellGeometryOf } from '../stream/indices/smooth-subscores.js'
+import { resized } from '../typed-arrays.js'
 import type { AlertLevel, Report } from './condition.js'
 import type { CompiledRateOfRise, CompiledTimeToOverflow } from './compile-rules.js'
 import { thresholdOf, type ResolvedLevel } from './evaluate-hysteresis.js'
@@ -37,18 +38,10 @@ export class PointColumns {
 
   /** Room for `capacity` rows. */
   resize(capacity: number): void {
-    const head = new Int32Array(capacity)
-    head.set(this.head)
-    this.head = head
-    const len = new Int32Array(capacity)
-    len.set(this.len)
-    this.len = len
-    const t0 = new Float64Array(capacity)
-    t0.set(this.t0)
-    this.t0 = t0
-    const v0 = new Float64Array(capacity)
-    v0.set(this.v0)
-    this.v0 = v0
+    this.head = resized(this.head, capacity)
+    this.len = resized(this.len, capacity)
+    this.t0 = resized(this.t0, capacity)
+    this.v0 = resized(this.v0, capacity)
   }
 
   /** Empties a row and lets go of its array. */

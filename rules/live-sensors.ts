@@ -1,18 +1,8 @@
+import { resized } from '../typed-arrays.js'
+
 /** Capacity after `cap` is full: half as much again, at least 16. */
 function grownRows(cap: number): number {
   return Math.max(16, cap + (cap >> 1))
-}
-
-function f64(a: Float64Array, capacity: number): Float64Array {
-  const b = new Float64Array(capacity)
-  b.set(a.subarray(0, Math.min(a.length, capacity)))
-  return b
-}
-
-function i32(a: Int32Array, capacity: number): Int32Array {
-  const b = new Int32Array(capacity)
-  b.set(a.subarray(0, Math.min(a.length, capacity)))
-  return b
 }
 
 /**
@@ -52,8 +42,8 @@ export class LiveSensors {
     if (row === undefined) {
       if (this.used === this.capacity) {
         this.capacity = grownRows(this.capacity)
-        this.receivedAt = f64(this.receivedAt, this.capacity)
-        this.seq = f64(this.seq, this.capacity)
+        this.receivedAt = resized(this.receivedAt, this.capacity)
+        this.seq = resized(this.seq, this.capacity)
       }
       row = this.used++
     }
@@ -79,9 +69,9 @@ export class LiveSensors {
   push(row: number, key: number): void {
     if (this.hSize === this.hKey.length) {
       const cap = grownRows(this.hKey.length)
-      this.hKey = f64(this.hKey, cap)
-      this.hRow = i32(this.hRow, cap)
-      this.hSeq = f64(this.hSeq, cap)
+      this.hKey = resized(this.hKey, cap)
+      this.hRow = resized(this.hRow, cap)
+      this.hSeq = resized(this.hSeq, cap)
     }
     const k = Number.isNaN(key) ? -Infinity : key
     let i = this.hSize++

@@ -1,3 +1,4 @@
+import { resized } from '../typed-arrays.js'
 import type { AlertLevel, Condition } from './condition.js'
 import { FaultColumns, FaultLog, grown, type MutableFaultState } from './evaluate-fault.js'
 import type { MutableHysteresisState } from './evaluate-hysteresis.js'
@@ -23,24 +24,6 @@ export interface SubjectStore {
   keys(): IterableIterator<string>
   values(): IterableIterator<SubjectEntry>
   [Symbol.iterator](): IterableIterator<[string, SubjectEntry]>
-}
-
-function f64(a: Float64Array, capacity: number): Float64Array {
-  const b = new Float64Array(capacity)
-  b.set(a)
-  return b
-}
-
-function u8(a: Uint8Array, capacity: number): Uint8Array {
-  const b = new Uint8Array(capacity)
-  b.set(a)
-  return b
-}
-
-function i32(a: Int32Array, capacity: number): Int32Array {
-  const b = new Int32Array(capacity)
-  b.set(a)
-  return b
 }
 
 /** A row of a SubjectTable as a SubjectEntry; one per table, moved between rows (never hold two at once). */
@@ -181,9 +164,9 @@ export class SubjectTable implements SubjectStore {
   /** Room for `capacity` rows in every column. */
   protected resize(capacity: number): void {
     this.capacity = capacity
-    this.at = f64(this.at, capacity)
-    this.level = u8(this.level, capacity)
-    this.dataGap = u8(this.dataGap, capacity)
+    this.at = resized(this.at, capacity)
+    this.level = resized(this.level, capacity)
+    this.dataGap = resized(this.dataGap, capacity)
   }
 
   /** The rule's state of a row back to that of a new subject, letting go of what it held. */
@@ -236,10 +219,10 @@ export class FaultTable extends SubjectTable {
 
   protected override resize(capacity: number): void {
     super.resize(capacity)
-    this.faultLevel = u8(this.faultLevel, capacity)
-    this.lastTs = f64(this.lastTs, capacity)
-    this.badCount = i32(this.badCount, capacity)
-    this.run = i32(this.run, capacity)
+    this.faultLevel = resized(this.faultLevel, capacity)
+    this.lastTs = resized(this.lastTs, capacity)
+    this.badCount = resized(this.badCount, capacity)
+    this.run = resized(this.run, capacity)
     this.log.resize(capacity)
   }
 
@@ -288,8 +271,8 @@ export class RateTable extends SubjectTable {
 
   protected override resize(capacity: number): void {
     super.resize(capacity)
-    this.hLevel = u8(this.hLevel, capacity)
-    this.lastTs = f64(this.lastTs, capacity)
+    this.hLevel = resized(this.hLevel, capacity)
+    this.lastTs = resized(this.lastTs, capacity)
     this.points.resize(capacity)
   }
 

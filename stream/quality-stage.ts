@@ -1,6 +1,7 @@
 import { KIND_FIELDS, type Quality, type Reading, type Sensor, type SensorKind } from '../domain.js'
 import { systemClock, type Clock } from '../ports.js'
 import type { RegistryIndex } from '../registry/registry-index.js'
+import { resized } from '../typed-arrays.js'
 import {
   qualityHistoryMs,
   qualityLimits,
@@ -286,15 +287,9 @@ class Table {
     if (reused !== undefined) return reused
     if (this.rows === this.meta.length) {
       const capacity = this.rows + (this.rows >> 1)
-      const f64 = new Float64Array(capacity * this.stride)
-      f64.set(this.f64)
-      this.f64 = f64
-      const i32 = new Int32Array(capacity * 2)
-      i32.set(this.i32)
-      this.i32 = i32
-      const meta = new Uint8Array(capacity)
-      meta.set(this.meta)
-      this.meta = meta
+      this.f64 = resized(this.f64, capacity * this.stride)
+      this.i32 = resized(this.i32, capacity * 2)
+      this.meta = resized(this.meta, capacity)
     }
     const row = this.rows++
     this.plans.push(undefined as unknown as Plan)

@@ -1,4 +1,5 @@
 import { KIND_FIELDS, type Quality, type Reading, type Sensor, type SensorKind, type TsSource } from '../domain.js'
+import { resized } from '../typed-arrays.js'
 
 /** Live status of a sensor from data only (SPEC §6). */
 export type SensorStatus = 'unknown' | 'online' | 'stale' | 'fault'
@@ -85,24 +86,12 @@ export function sensorState(): SensorState {
 
   function grow(): void {
     const next = Math.max(INITIAL_SLOTS, Math.ceil(capacity * 1.5))
-    const t = new Float64Array(next * STRIDE)
-    t.set(times)
-    times = t
-    const b = new Uint8Array(next)
-    b.set(bad)
-    bad = b
-    const m = new Uint8Array(next)
-    m.set(meta)
-    meta = m
-    const p = new Uint8Array(next)
-    p.set(present)
-    present = p
-    const o = new Int32Array(next)
-    o.set(offsets)
-    offsets = o
-    const w = new Uint8Array(next)
-    w.set(widths)
-    widths = w
+    times = resized(times, next * STRIDE)
+    bad = resized(bad, next)
+    meta = resized(meta, next)
+    present = resized(present, next)
+    offsets = resized(offsets, next)
+    widths = resized(widths, next)
     capacity = next
   }
 
@@ -121,9 +110,7 @@ export function sensorState(): SensorState {
     const free = freeRegions[width]?.pop()
     if (free !== undefined) return free
     if (valuesTop + width > values.length) {
-      const v = new Float64Array(Math.max(INITIAL_SLOTS, Math.ceil((valuesTop + width) * 1.5)))
-      v.set(values)
-      values = v
+      values = resized(values, Math.max(INITIAL_SLOTS, Math.ceil((valuesTop + width) * 1.5)))
     }
     const at = valuesTop
     valuesTop += width
