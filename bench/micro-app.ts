@@ -10,12 +10,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setImmediate as turn } from 'node:timers/promises'
-import { pino } from 'pino'
-import { buildApp } from '../app.js'
-import { buildConfig } from '../config.js'
-import { createMemoryBroker } from '../ingest/memory-broker.js'
 import { generateMessages } from '../simulators/generate-messages.js'
 import { benchRegistry } from './bench-registry.js'
+import { startMicroEngine } from './micro-engine.js'
 import { arg } from './micro-support.js'
 
 const copies = arg('copies', 25)
@@ -35,20 +32,7 @@ try {
     messages.push({ topic: m.topic, payload: Buffer.from(m.payload) })
     if (messages.length >= count) break
   }
-  const broker = createMemoryBroker()
-  const config = {
-    ...buildConfig({}),
-    registry: registryFile,
-    dataDir: join(dir, 'data'),
-    mqttPort: 0,
-    httpPort: 0,
-    influxUrl: 'http://127.0.0.1:9',
-    influxDb: 'micro',
-    logLevel: 'silent' as const,
-    walMaxBytes: 8 * 2 ** 30,
-  }
-  const app = await buildApp(config, { broker, logger: pino({ level: 'silent' }) })
-  await app.start()
+  const { app, broker } = await startMicroEngine(dir, registryFile)
   // Warm up on the first tenth, unmeasured.
   const warm = Math.floor(messages.length / 10)
   const run = async (from: number, to: number): Promise<void> => {

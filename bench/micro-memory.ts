@@ -9,12 +9,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setImmediate as turn } from 'node:timers/promises'
 import { writeHeapSnapshot } from 'node:v8'
-import { pino } from 'pino'
-import { buildApp } from '../app.js'
-import { buildConfig } from '../config.js'
-import { createMemoryBroker } from '../ingest/memory-broker.js'
 import { generateMessages } from '../simulators/generate-messages.js'
 import { benchRegistry } from './bench-registry.js'
+import { startMicroEngine } from './micro-engine.js'
 import { arg, gc } from './micro-support.js'
 
 const copies = arg('copies', 247)
@@ -42,21 +39,8 @@ try {
     if (messages.length * 100 >= sensors * perSensor) break
   }
   registry.sensors.length = 0
-  const broker = createMemoryBroker()
-  const config = {
-    ...buildConfig({}),
-    registry: registryFile,
-    dataDir: join(dir, 'data'),
-    mqttPort: 0,
-    httpPort: 0,
-    influxUrl: 'http://127.0.0.1:9',
-    influxDb: 'micro',
-    logLevel: 'silent' as const,
-    walMaxBytes: 8 * 2 ** 30,
-  }
   const before = live()
-  const app = await buildApp(config, { broker, logger: pino({ level: 'silent' }) })
-  await app.start()
+  const { app, broker } = await startMicroEngine(dir, registryFile)
   const started = live()
   for (let i = 0; i < messages.length; i += 20) {
     const acks: Promise<void>[] = []
