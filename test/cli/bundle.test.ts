@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -6,20 +5,13 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { buildEngine, ENGINE_BUNDLE, type EngineManifest } from '../../bin/build-engine.js'
 import { spawnEngine } from '../helpers/engine-process.js'
+import { runNode, type Finished } from '../helpers/run-node.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 /** Runs `node bin/citywater.js args` under `root` to completion. */
-function run(root: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, 'bin', 'citywater.js'), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
+function run(root: string, args: string[], env: Record<string, string> = {}): Promise<Finished> {
+  return runNode(join(root, 'bin', 'citywater.js'), args, env)
 }
 
 describe('bin/citywater.js runs the bundle only while it is fresh', () => {

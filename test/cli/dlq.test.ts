@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -12,6 +11,7 @@ import { DEAD_LETTER_REASONS, type DeadLetter, type Registry } from '../../domai
 import { createDeadLetters } from '../../ingest/dead-letters.js'
 import { dlqCli, engineBrokerUrl } from '../../ingest/dlq-cli.js'
 import { fixtureRegistry } from '../helpers/fixture-registry.js'
+import { runNode, type Finished } from '../helpers/run-node.js'
 import { nextMessage } from '../helpers/wait-for.js'
 
 const BIN = fileURLToPath(new URL('../../bin/citywater.js', import.meta.url))
@@ -231,17 +231,10 @@ describe('citywater dlq replay', () => {
 })
 
 describe('the citywater bin', () => {
-  function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, CITYWATER_DATA_DIR: join(tmpdir(), 'cw-dlq-none') }, stdio: ['ignore', 'pipe', 'pipe'] })
-      let stdout = ''
-      let stderr = ''
-      child.stdout.on('data', (d) => (stdout += d))
-      child.stderr.on('data', (d) => (stderr += d))
-      child.on('error', reject)
-      child.on('close', (code) => resolve({ code, stdout, stderr }))
-    })
+  function run(args: string[]): Promise<Finished> {
+    return runNode(BIN, args, { CITYWATER_DATA_DIR: join(tmpdir(), 'cw-dlq-none') })
   }
+
 
   it('runs dlq: --help exits 0, --reason bogus exits 2 with one line', async () => {
     const [help, bogus] = await Promise.all([run(['dlq', '--help']), run(['dlq', 'list', '--reason', 'bogus'])])

@@ -1,24 +1,16 @@
-import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { BUNDLED_REGISTRY } from '../../config.js'
+import { runNode, type Finished } from '../helpers/run-node.js'
 
 const BIN = fileURLToPath(new URL('../../bin/citywater.js', import.meta.url))
 
 /** Runs the bin to completion and returns its status and output. */
-function run(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env, CITYWATER_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
+function run(args: string[], env: Record<string, string>): Promise<Finished> {
+  return runNode(BIN, args, { ...env, CITYWATER_LOG_LEVEL: 'silent' })
 }
 
 describe('citywater start exits 2 on bad configuration', () => {
