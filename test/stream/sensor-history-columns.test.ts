@@ -1,45 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import type { Quality, Reading, Sensor } from '../../domain.js'
 import { mulberry32 } from '../../registry/generate-sample.js'
-import { createSensorHistory, HeldReadings, type InsertOutcome } from '../../stream/sensor-history.js'
+import { createSensorHistory, HeldReadings } from '../../stream/sensor-history.js'
+import { reference, type Kept } from './history-reference.js'
 import { MIN, T0 } from './indices/fixtures.js'
 
 const WQ: Sensor = { id: 'WQ-1', kind: 'water_quality', district: 'xihu', segment: 'seg-1', name: 'WQ-1', lat: 0, lon: 0, intervalS: 60, params: {} }
 const FIELDS = ['do_mgl', 'ph', 'nh3n_mgl', 'tp_mgl'] as const
 const QUALITIES: Quality[] = ['good', 'suspect', 'bad']
-
-interface Kept {
-  ts: number
-  quality: Quality
-  fields: Record<string, number>
-}
-
-/** The history as an array of reading objects: what the columns must behave like. */
-function reference(retentionMs: number, maxReadings: number) {
-  let kept: Kept[] = []
-  let latestTs = -Infinity
-  return {
-    insert(r: Kept): InsertOutcome {
-      const latest = Math.max(latestTs, r.ts)
-      const horizon = latest - retentionMs
-      if (r.ts <= horizon) return 'too_old'
-      latestTs = latest
-      let outcome: InsertOutcome = 'added'
-      const at = kept.findIndex((k) => k.ts >= r.ts)
-      if (at >= 0 && kept[at]?.ts === r.ts) {
-        kept[at] = r
-        outcome = 'replaced'
-      } else if (at < 0) kept.push(r)
-      else kept.splice(at, 0, r)
-      kept = kept.filter((k) => k.ts > horizon)
-      if (kept.length > maxReadings) kept = kept.slice(kept.length - maxReadings)
-      return outcome
-    },
-    get kept(): readonly Kept[] {
-      return kept
-    },
-  }
-}
 
 describe('sensor history columns behave as a list of reading objects', () => {
   it.each([1, 2, 3, 4, 5, 6])('random inserts, seed %i: order, re-flags, pruning, the cap, absent and NaN fields', (seed) => {

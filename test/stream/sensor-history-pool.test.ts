@@ -1,47 +1,15 @@
 import { describe, expect, it } from 'vitest'
 import type { Quality, Reading, Sensor } from '../../domain.js'
 import { mulberry32 } from '../../registry/generate-sample.js'
-import { createSensorHistory, HeldReadings, type InsertOutcome } from '../../stream/sensor-history.js'
+import { createSensorHistory, HeldReadings } from '../../stream/sensor-history.js'
+import { reference } from './history-reference.js'
 import { MIN, T0 } from './indices/fixtures.js'
 
 const QUALITIES: Quality[] = ['good', 'suspect', 'bad']
 const FIELDS = ['level_m', 'flow_m3s'] as const
 
-interface Kept {
-  ts: number
-  quality: Quality
-  fields: Record<string, number>
-}
-
 function sensor(i: number): Sensor {
   return { id: `S-${i}`, kind: 'pipe_level', district: 'xihu', segment: 'zone-1', name: `S-${i}`, lat: 0, lon: 0, intervalS: 60, params: {} }
-}
-
-/** One sensor's history as an array of reading objects. */
-function reference(retentionMs: number, maxReadings: number) {
-  let kept: Kept[] = []
-  let latestTs = -Infinity
-  return {
-    insert(r: Kept): InsertOutcome {
-      const latest = Math.max(latestTs, r.ts)
-      const horizon = latest - retentionMs
-      if (r.ts <= horizon) return 'too_old'
-      latestTs = latest
-      let outcome: InsertOutcome = 'added'
-      const at = kept.findIndex((k) => k.ts >= r.ts)
-      if (at >= 0 && kept[at]?.ts === r.ts) {
-        kept[at] = r
-        outcome = 'replaced'
-      } else if (at < 0) kept.push(r)
-      else kept.splice(at, 0, r)
-      kept = kept.filter((k) => k.ts > horizon)
-      if (kept.length > maxReadings) kept = kept.slice(kept.length - maxReadings)
-      return outcome
-    },
-    get kept(): readonly Kept[] {
-      return kept
-    },
-  }
 }
 
 describe('records of one reading in shared rows', () => {
