@@ -62,9 +62,13 @@ export class PointColumns {
   }
 
   /** PointSeries.push on row `r`. */
-  push(r: number, ts: number, v: number, windowMs: number): void {
+  push(r: number, ts: number, v: number, windowMs: number, bucketMs = 0): void {
     const n = this.len[r] as number
     if (n > 0 && this.ts(r, n - 1) >= ts) throw new RangeError(`point at ${ts} is not after the series' last one`)
+    if (n > 0 && bucketMs > 0 && Math.floor(ts / bucketMs) === Math.floor(this.ts(r, n - 1) / bucketMs)) {
+      this.fold(r, ts, v, windowMs)
+      return
+    }
     const start = ts - windowMs
     let drop = 0
     while (drop < n && this.ts(r, drop) < start) drop++
@@ -101,6 +105,28 @@ export class PointColumns {
     a[at + 1] = v
     this.len[r] = length + 1
   }
+
+  /**
+   * The newest point of row `r` (of the bucket of `ts`) takes `ts` and `v`, latest per bucket; the points older
+   * than `ts − windowMs` are dropped (the newest one stays: it is now at `ts`).
+   */
+  private fold(r: number, ts: number, v: number, windowMs: number): void {
+    const n = this.len[r] as number
+    const a = this.pairs[r]
+    if (a === undefined) {
+      this.t0[r] = ts
+      this.v0[r] = v
+      return
+    }
+    const at = 2 * ((this.head[r] as number) + n - 1)
+    a[at] = ts
+    a[at + 1] = v
+    const start = ts - windowMs
+    let drop = 0
+    while (drop < n - 1 && this.ts(r, drop) < start) drop++
+    this.head[r] = (this.head[r] as number) + drop
+    this.len[r] = n - drop
+  }
 }
 
 /**
@@ -129,15 +155,23 @@ export class PointSeries implements Points {
   /**
    * Appends a point later than every held one and drops the points older than `ts − windowMs`. (The engine feeds
    * each subject in event-time order: a reading not after the last one is counted late and not pushed.)
+   *
+   * With `bucketMs` > 0 the series holds at most one point per bucket of that width (`Math.floor(ts / bucketMs)`):
+   * a point in the bucket of the newest held one replaces it (latest per bucket) instead of being appended. The
+   * engine passes max(1 s, the sensor's registry interval / 10), so a sensor reporting faster than that holds no
+   * more points than one reporting at that pace; readings at least a bucket apart are never folded. `minPoints`
+   * of ratePerHour then counts held points, not readings.
    */
-  push(ts: number, v: number, windowMs: number): void {
-    this.cols.push(this.row, ts, v, windowMs)
+  push(ts: number, v: number, windowMs: number, bucketMs = 0): void {
+    this.cols.push(this.row, ts, v, windowMs, bucketMs)
   }
 }
 
 /**
  * Least-squares slope of the series in units per hour, or undefined with fewer than `minPoints` points or when
- * they span less than half the window (two readings a minute apart make no rate).
+ * they span less than half the window (two readings a minute apart make no rate). The points are those held: with
+ * folding (PointSeries.push `bucketMs`) at most one per bucket, the latest reading of each, so `minPoints` counts
+ * buckets with a reading rather than readings.
  */
 export function ratePerHour(points: Points, windowMs: number, minPoints: number): number | undefined {
   const n = points.length

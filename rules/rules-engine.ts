@@ -478,6 +478,16 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     return r.quality === 'good' || (!goodOnly && r.quality === 'suspect')
   }
 
+  /**
+   * The width of the buckets a sensor's rate window and fault log fold readings into: ten per registry interval, at
+   * least 1 s, so a sensor reporting faster than its interval holds no more than one reporting ten times per
+   * interval (readings a bucket or more apart are each held as before); 0 (no folding) without a usable interval.
+   */
+  function bucketMsOf(sensor: Sensor): number {
+    const s = sensor.intervalS
+    return Number.isFinite(s) && s > 0 ? Math.max(1000, s * 100) : 0
+  }
+
   // Messages are built only when noteLevel says the report is news: most readings change nothing. Subjects every
   // reading touches are looked up before entryOf, so no init closure is made per reading.
   function onReading(out: Condition[], sr: SensorRule, sensor: Sensor, r: Reading): void {
@@ -529,7 +539,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
           return
         }
         const v = limit === undefined ? datumValue(sensor, field, raw) : raw + limit.offset
-        t.points.push(row, r.ts, v, rule.windowMs)
+        t.points.push(row, r.ts, v, rule.windowMs, bucketMsOf(sensor))
         t.lastTs[row] = r.ts
         t.at[row] = r.ts
         const points = t.series(row)
@@ -565,7 +575,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
           return
         }
         const state = t.state(row)
-        const tally = advanceFault(rule, state, r)
+        const tally = advanceFault(rule, state, r, bucketMsOf(sensor))
         t.lastTs[row] = Math.max(t.lastTs[row] as number, r.ts)
         t.at[row] = Math.max(t.at[row] as number, r.ts)
         const e = t.entry(row)

@@ -198,6 +198,18 @@ class FaultRow implements MutableFaultState {
   set run(v: number) {
     this.t.run[this.row] = v
   }
+  get held(): number {
+    return this.t.held[this.row] as number
+  }
+  set held(v: number) {
+    this.t.held[this.row] = v
+  }
+  get prior(): number {
+    return this.t.prior[this.row] as number
+  }
+  set prior(v: number) {
+    this.t.prior[this.row] = v
+  }
 }
 
 /** The subjects of a sensor_fault rule: its level, counts and remembered readings per row. */
@@ -206,9 +218,18 @@ export class FaultTable extends SubjectTable {
   /** Latest reading ts, ms. */
   lastTs: Float64Array = new Float64Array(0)
   badCount: Int32Array = new Int32Array(0)
+  /** Readings held in the row's log (more than its entries once readings are folded). */
+  held: Int32Array = new Int32Array(0)
   run: Int32Array = new Int32Array(0)
+  /** MutableFaultState.prior: the run before the newest reading, negative when bad. */
+  prior: Int32Array = new Int32Array(0)
   readonly log = new FaultColumns(0)
   private readonly stateView = new FaultRow(this)
+
+  /** Entries the row's log holds (at most one per bucket of a sensor reporting faster than its interval). */
+  entriesHeld(row: number): number {
+    return this.log.len[row] as number
+  }
 
   /** The fault state of a row (valid until the next call that moves it). */
   state(row: number): MutableFaultState {
@@ -222,7 +243,9 @@ export class FaultTable extends SubjectTable {
     this.faultLevel = resized(this.faultLevel, capacity)
     this.lastTs = resized(this.lastTs, capacity)
     this.badCount = resized(this.badCount, capacity)
+    this.held = resized(this.held, capacity)
     this.run = resized(this.run, capacity)
+    this.prior = resized(this.prior, capacity)
     this.log.resize(capacity)
   }
 
@@ -230,7 +253,9 @@ export class FaultTable extends SubjectTable {
     this.faultLevel[row] = 0
     this.lastTs[row] = -Infinity
     this.badCount[row] = 0
+    this.held[row] = 0
     this.run[row] = 0
+    this.prior[row] = 0
     this.log.clear(row)
   }
 }
@@ -244,6 +269,11 @@ export class RateTable extends SubjectTable {
   lastTs: Float64Array = new Float64Array(0)
   readonly points = new PointColumns(0)
   private readonly seriesView = new PointSeries(this.points)
+
+  /** Points the row's window holds (at most one per bucket of a sensor reporting faster than its interval). */
+  pointsHeld(row: number): number {
+    return this.points.len[row] as number
+  }
 
   /** The points of a row (valid until the next call that moves it). */
   series(row: number): PointSeries {
