@@ -1,4 +1,4 @@
-import type { Quality, Reading, Sensor } from '../domain.js'
+import type { Quality, Reading, Sensor, SensorKind } from '../domain.js'
 import type { ClearParameter } from './indices/clear-subscores.js'
 import type { LastValidWindow } from './indices/clear-window.js'
 import { QUALITY_CODE, QUALITY_OF_CODE, type ReadingColumns } from './indices/reading-columns.js'
@@ -49,6 +49,29 @@ function capacityFor(n: number, capacity: number): number {
 }
 
 const NO_FIELDS: readonly string[] = Object.freeze([])
+
+/**
+ * Width of the event-time buckets of a sensor whose registry interval is `intervalS` seconds, ms: ten per interval,
+ * at least a second. A sensor's history keeps at most three rows per bucket for readings that come in order (see
+ * `HeldReadings.put`), so one that reports faster than its interval does not make the engine hold more.
+ */
+export function bucketMs(intervalS: number): number {
+  return Math.max(1000, (intervalS * 1000) / 10)
+}
+
+/**
+ * Two rain amounts folded into one (either may be absent): the sum of the positive ones, so that the rain totals,
+ * which add the amounts above 0, see the same total; when neither is positive, the later one (the latest wins).
+ */
+export function addAmounts(earlier: number | undefined, later: number | undefined): number | undefined {
+  if (later !== undefined && later > 0) return earlier !== undefined && earlier > 0 ? earlier + later : later
+  return earlier !== undefined && earlier > 0 ? earlier : later
+}
+
+/** The field whose amounts add when readings of a sensor of `kind` are folded: rain. */
+export function sumFieldOf(kind: SensorKind): string | undefined {
+  return kind === 'rainfall' ? 'rain_mm' : undefined
+}
 
 /**
  * Rows of one layout for records that hold a single reading (most sensors, after their first): such a record points at
@@ -135,6 +158,11 @@ export class HeldReadings implements ReadingColumns {
   private words: Uint32Array | undefined = undefined
   /** The pool whose row `start` holds the one reading, while it does. */
   private pool: RowPool | undefined = undefined
+  /**
+   * The positive `sum` amount (rain) the newest row held before its latest reading was folded into it, else 0: a
+   * reading that replaces the newest row (a re-flag of that latest reading) adds to it instead of losing it.
+   */
+  private foldBase = 0
 
   /** Offset of `field`'s column in `data`, −1 when no reading held has had it. */
   offsetOf(field: string): number {
@@ -181,17 +209,46 @@ export class HeldReadings implements ReadingColumns {
     return lo
   }
 
-  /** Adds the reading in ts order, or replaces the one with its `ts`. */
-  put(ts: number, quality: Quality, fields: Readonly<Record<string, number>>): 'added' | 'replaced' {
+  /**
+   * Adds the reading in ts order, or replaces the one with its `ts`. With a `bucket` width (ms, see `bucketMs`), a
+   * reading later than the newest one held and in its bucket (`Math.floor(ts / bucket)` equal) goes into that bucket
+   * without adding a row when it can (FOLD RULE):
+   * - when the newest row has the reading's quality, the reading is folded into it: the row takes the reading's `ts`,
+   *   quality and fields (the latest reading of a bucket wins), except the `sum` field (`rain_mm`), whose amounts add;
+   * - otherwise the reading gets a row of its own, and then, among the bucket's last rows before it (at most three),
+   *   the newest one with the reading's quality is merged into it (its `sum` amount added, the row removed); when there
+   *   is none and the bucket now has four rows (possible only after a re-flag or a late reading gave two of its rows
+   *   one quality), the older row of the newest pair with one quality is merged into the newer one likewise.
+   * So readings in order keep at most one row per quality and never make a bucket hold more than three rows, the
+   * latest reading of each quality in it, and no `sum` amount is lost or moved to another quality. Amounts add as
+   * `addAmounts` does. A reading not later than the newest (late, a re-flag, a correction) is added or replaces as
+   * without a bucket (late readings may thus add rows to a bucket, as many as before, bounded by the retention and the
+   * cap); one that replaces the newest row keeps the `sum` amounts folded into that row before its latest reading, and
+   * its quality applies to them too.
+   * Returns 'folded' when the reading was kept without adding to the rows held.
+   */
+  put(ts: number, quality: Quality, fields: Readonly<Record<string, number>>, bucket = 0, sum?: string): 'added' | 'replaced' | 'folded' {
     let layout = this.fields
     for (const field in fields) if (fields[field] !== undefined && layout.indexOf(field) < 0) layout = withField(layout, field)
     const n = this.length
     let i = n
     let replace = false
-    if (n > 0 && !((this.data[this.start + n - 1] as number) < ts)) {
-      const row = this.search(ts)
-      i = row - this.start
-      replace = i < n && this.data[row] === ts
+    let fold = false
+    let sameBucket = false
+    if (n > 0) {
+      const last = this.start + n - 1
+      const lastTs = this.data[last] as number
+      if (!(lastTs < ts)) {
+        const row = this.search(ts)
+        i = row - this.start
+        replace = i < n && this.data[row] === ts
+      } else if (bucket > 0 && Math.floor(ts / bucket) === Math.floor(lastTs / bucket)) {
+        sameBucket = true
+        if (this.codes[last] === QUALITY_CODE[quality]) {
+          fold = true
+          i = n - 1
+        }
+      }
     }
     if (this.capacity === 0) {
       this.takeRow(layout)
@@ -199,12 +256,22 @@ export class HeldReadings implements ReadingColumns {
       // A pooled record (one reading) grows as a buffer of 1 row would.
       const pooled = this.pool !== undefined
       const capacity = pooled ? n : this.capacity
-      const full = !replace && (pooled || this.start + n === capacity)
+      const full = !replace && !fold && (pooled || this.start + n === capacity)
       if (full || layout !== this.fields) this.relayout(full ? capacityFor(n, capacity) : capacity, layout)
     }
     const row = this.start + i
-    if (!replace) {
+    // The amount of the `sum` field the row must hold once the reading is written, when not the reading's own.
+    let amount: number | undefined
+    let ownAmount = true
+    if (sum !== undefined && (fold || (replace && i === n - 1 && this.foldBase > 0))) {
+      const before = fold ? this.cell(sum, row) : this.foldBase
+      amount = addAmounts(before, fields[sum])
+      ownAmount = false
+      if (fold) this.foldBase = before !== undefined && before > 0 ? before : 0
+    }
+    if (!replace && !fold) {
       if (i < n) this.shift(row)
+      else this.foldBase = 0
       this.length++
     }
     const data = this.data
@@ -212,16 +279,79 @@ export class HeldReadings implements ReadingColumns {
     data[row] = ts
     this.codes[row] = QUALITY_CODE[quality]
     for (let k = 0; k < layout.length; k++) {
-      const value = fields[layout[k] as string]
+      const field = layout[k] as string
+      const value = ownAmount || field !== sum ? fields[field] : amount
       if (value === undefined) data.set(ABSENT_CELL, (k + 1) * capacity + row)
       else data[(k + 1) * capacity + row] = value
     }
-    return replace ? 'replaced' : 'added'
+    if (fold) return 'folded'
+    if (replace) return 'replaced'
+    return sameBucket && this.mergeBucket(bucket, sum) ? 'folded' : 'added'
+  }
+
+  /** The value of `field` in row `row`, `undefined` when the reading lacks it or no reading held has the field. */
+  private cell(field: string, row: number): number | undefined {
+    const offset = this.offsetOf(field)
+    return offset < 0 ? undefined : this.valueAt(offset + row)
+  }
+
+  /**
+   * After the newest row was added in the bucket of the row before it: merges the newest earlier row of its quality
+   * in the bucket into it, or, when there is none and the bucket holds four rows, the older row of the newest pair
+   * of one quality into the newer (see `put`). Looks at the bucket's last four rows only. Whether a row went.
+   */
+  private mergeBucket(bucket: number, sum: string | undefined): boolean {
+    const data = this.data
+    const codes = this.codes
+    const newest = this.start + this.length - 1
+    const b = Math.floor((data[newest] as number) / bucket)
+    let first = newest
+    while (first > this.start && newest - first < 3 && Math.floor((data[first - 1] as number) / bucket) === b) first--
+    for (let j = newest - 1; j >= first; j--) {
+      if (codes[j] === codes[newest]) {
+        this.mergeRow(j, newest, sum)
+        return true
+      }
+    }
+    if (newest - first < 3) return false
+    for (let k = newest - 1; k > first; k--) {
+      for (let j = k - 1; j >= first; j--) {
+        if (codes[j] === codes[k]) {
+          this.mergeRow(j, k, sum)
+          return true
+        }
+      }
+    }
+    return false
+  }
+
+  /** Merges row `from` into the later row `into` of its bucket: `into` keeps its ts, quality and fields, the `sum` amounts add; `from` goes. */
+  private mergeRow(from: number, into: number, sum: string | undefined): void {
+    const newest = into === this.start + this.length - 1
+    if (sum !== undefined) {
+      const offset = this.offsetOf(sum)
+      if (offset >= 0) {
+        const before = this.valueAt(offset + from)
+        const amount = addAmounts(before, this.valueAt(offset + into))
+        if (amount === undefined) this.data.set(ABSENT_CELL, offset + into)
+        else this.data[offset + into] = amount
+        if (newest) this.foldBase = before !== undefined && before > 0 ? before : 0
+      }
+    }
+    // Rows after `from` move back one, in every column.
+    const end = this.start + this.length
+    for (let c = 0; c <= this.fields.length; c++) {
+      const base = c * this.capacity
+      this.data.copyWithin(base + from, base + from + 1, base + end)
+    }
+    this.codes.copyWithin(from, from + 1, end)
+    this.length--
   }
 
   /** Forgets the `count` oldest readings. */
   dropOldest(count: number): void {
     this.length -= count
+    if (this.length === 0) this.foldBase = 0
     if (this.length === 0 && this.pool !== undefined) this.release()
     this.start = this.length === 0 ? 0 : this.start + count
   }
@@ -235,6 +365,7 @@ export class HeldReadings implements ReadingColumns {
     this.capacity = 0
     this.start = 0
     this.length = 0
+    this.foldBase = 0
   }
 
   /** Points this empty record, which has no buffer, at a free row of the pool of `layout`. */
@@ -300,7 +431,7 @@ export interface SensorRecord {
   latestTs: number
   /** Latest arrival on the wall clock, epoch milliseconds (staleness). */
   lastReceivedAt: number
-  /** Readings newer than `latestTs − retention`, sorted by `ts`, one per `ts`. */
+  /** Readings newer than `latestTs − retention`, sorted by `ts`, one per `ts`, readings of one bucket folded (`HeldReadings.put`). */
   readings: HeldReadings
   /** The last valid clear-water window per parameter, for the `held` rule (INDICES.md §1); created by its first. */
   lastValid: Partial<Record<ClearParameter, LastValidWindow>> | undefined
@@ -318,12 +449,16 @@ export interface SensorHistoryOptions {
   maxReadings?: number
 }
 
-/** What `insert` did with a reading. */
-export type InsertOutcome = 'added' | 'replaced' | 'too_old'
+/** What `insert` did with a reading: `folded` when it went into its bucket without adding a reading held (`HeldReadings.put`). */
+export type InsertOutcome = 'added' | 'replaced' | 'folded' | 'too_old'
 
 /** Bounded per-sensor reading history of the index engine. */
 export interface SensorHistory {
-  /** Adds a reading; one with the `ts` of a kept reading replaces it (a re-flag). Older than the retention: not kept. */
+  /**
+   * Adds a reading; one with the `ts` of a kept reading replaces it (a re-flag). Older than the retention: not kept.
+   * A reading later than the sensor's newest and in its bucket of `bucketMs(sensor.intervalS)` is folded into it
+   * (`HeldReadings.put`; rain amounts add), so a sensor reporting faster than its interval does not make it hold more.
+   */
   insert(sensor: Sensor, reading: Reading): InsertOutcome
   get(sensorId: string): SensorRecord | undefined
   /** The kept readings that carry `field`, oldest first. */
@@ -361,8 +496,9 @@ export function createSensorHistory(options: SensorHistoryOptions): SensorHistor
       rec.latestTs = latest
       rec.changes++
       const held = rec.readings
-      const outcome = held.put(reading.ts, reading.quality, reading.fields)
-      if (outcome === 'added') readingCount++
+      const before = held.length
+      const outcome = held.put(reading.ts, reading.quality, reading.fields, bucketMs(sensor.intervalS), sumFieldOf(sensor.kind))
+      readingCount += held.length - before
       const drop = Math.max(held.search(horizon, true) - held.start, held.length - maxReadings)
       if (drop > 0) {
         held.dropOldest(drop)

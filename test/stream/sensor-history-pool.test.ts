@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { Quality, Reading, Sensor } from '../../domain.js'
 import { mulberry32 } from '../../registry/generate-sample.js'
-import { createSensorHistory, HeldReadings } from '../../stream/sensor-history.js'
+import { bucketMs, createSensorHistory, HeldReadings } from '../../stream/sensor-history.js'
 import { reference } from './history-reference.js'
 import { MIN, T0 } from './indices/fixtures.js'
 
@@ -69,7 +69,7 @@ describe('records of one reading in shared rows', () => {
       const quality = QUALITIES[Math.floor(rnd() * 3)] as Quality
       let entry = refs.get(s.id)
       if (entry === undefined) {
-        entry = { ref: reference(retentionMs, maxReadings), latestTs: -Infinity }
+        entry = { ref: reference(retentionMs, maxReadings, { bucketMs: bucketMs(s.intervalS) }), latestTs: -Infinity }
         refs.set(s.id, entry)
       }
       eventTime = Math.max(eventTime, ts)

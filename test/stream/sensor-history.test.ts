@@ -42,7 +42,8 @@ describe('createSensorHistory', () => {
 
   it('caps the readings of one sensor', () => {
     const h = createSensorHistory({ retentionMs: () => HOUR, idleMs: () => HOUR, maxReadings: 10 })
-    for (let i = 0; i < 50; i++) h.insert(TD, reading(TD, T0 + i * 1000, i))
+    // One bucket (intervalS/10 = 6 s) apart: readings closer than that would be folded (sensor-history-fold tests).
+    for (let i = 0; i < 50; i++) h.insert(TD, reading(TD, T0 + i * 6000, i))
     expect(h.values('TD-1', 'depth_cm').map((v) => v.value)).toEqual([40, 41, 42, 43, 44, 45, 46, 47, 48, 49])
     expect(h.readingCount).toBe(10)
   })
