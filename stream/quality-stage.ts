@@ -63,6 +63,12 @@ export interface QualityStage {
   /** Sensors whose history is held. */
   readonly size: number
   readonly stats: Readonly<QualityStageStats>
+  /**
+   * What the flat-line rings of a sensor hold, summed over its fields: entries (a point, or a bucket of folded points),
+   * (ts, value) pairs (a folded bucket with two values is two) and the pairs their buffers have room for (rings are
+   * trimmed only when full, so this is what they weigh). For tests and diagnostics.
+   */
+  flatLineHistory(sensor: string): { entries: number; pairs: number; capacity: number }
 }
 
 const MINUTE = 60_000
@@ -159,6 +165,12 @@ interface Plan {
  * history of one field for the flat-line test. It is trimmed only when full, so a push usually touches one cache
  * line; points older than needed only lengthen a run that already reaches the bad threshold, so they never change a flag.
  * A field's ring is made at its second point: until then its one point is the pending reading's value (see Table).
+ *
+ * For a time-based test, the points of one bucket of event time (`bucketMs`: a tenth of the sensor's registry interval,
+ * at least 1 s) are folded into one entry: its first ts and the least and greatest value. An entry is one pair
+ * (first ts, value) while its values are all equal, else two: (first ts, min) then (NaN, max). A point is folded
+ * only when the next one is pushed, so the newest point (the pending reading, which the spike test may take out
+ * again) is always a pair of its own. Readings at least a bucket apart are never folded: one pair each, as before.
  */
 class Ring {
   // Small at first: most sensors of a large registry hold few points; it doubles as a run needs more. A packed double
@@ -167,6 +179,7 @@ class Ring {
   /** Capacity in pairs − 1 (capacities are powers of 2). */
   mask = 3
   head = 0
+  /** Pairs held (a folded entry with two values is two). */
   size = 0
 
   tsAt(i: number): number {
@@ -177,22 +190,71 @@ class Ring {
     return this.buf[(((this.head + i) & this.mask) << 1) + 1] as number
   }
 
-  /** Appends a point; when full, first drops what the flat-line test (`bad`, by count or ms) of a point at `t` cannot reach. */
-  push(t: number, x: number, byCount: boolean, bad: number): void {
+  /**
+   * Appends a point; first folds the newest pair into the entry before it when both are in one bucket of `bucketMs`
+   * (time-based tests only; 0: never), and when full, drops what the flat-line test (`bad`, by count or ms) of a
+   * point at `t` cannot reach.
+   */
+  push(t: number, x: number, byCount: boolean, bad: number, bucketMs: number): void {
+    if (!byCount && bucketMs > 0 && this.size >= 2) this.foldNewest(bucketMs)
     if (this.size > this.mask) {
       // Keep one spare point, so a spike taken out again (popLast) leaves enough.
       if (byCount) {
         while (this.size > bad - 1) this.shift()
       } else {
+        // Keep the newest entry that starts at or before the horizon: a run reaching it already lasts `bad`.
         const horizon = t - bad
-        while (this.size >= 2 && this.tsAt(1) <= horizon) this.shift()
+        for (;;) {
+          const first = Number.isNaN(this.tsAt(1)) ? 2 : 1
+          if (this.size <= first || this.tsAt(first) > horizon) break
+          this.head = (this.head + first) & this.mask
+          this.size -= first
+        }
       }
       if (this.size > this.mask) this.grow()
     }
-    const j = ((this.head + this.size) & this.mask) << 1
+    this.set(this.size, t, x)
+    this.size++
+  }
+
+  /** Folds the newest pair, when it is a point (not the max of a folded entry), into the entry before it if they share a bucket. */
+  private foldNewest(bucketMs: number): void {
+    const last = this.size - 1
+    const ts = this.tsAt(last)
+    if (Number.isNaN(ts)) return
+    const x = this.vAt(last)
+    // The entry before: a pair (first ts, value), or (first ts, min) and (NaN, max).
+    const folded = Number.isNaN(this.tsAt(last - 1))
+    const first = folded ? last - 2 : last - 1
+    const firstTs = this.tsAt(first)
+    if (Math.floor(firstTs / bucketMs) !== Math.floor(ts / bucketMs)) return
+    const lo = this.vAt(first)
+    const hi = this.vAt(last - 1)
+    // A NaN value passes every comparison, so it could not stand for the other values of its entry.
+    if (Number.isNaN(x) || Number.isNaN(lo) || Number.isNaN(hi)) return
+    if (folded) {
+      if (x < lo) this.set(first, firstTs, x)
+      else if (x > hi) this.set(last - 1, NaN, x)
+      this.size--
+    } else if (x === lo) {
+      this.size--
+    } else {
+      this.set(first, firstTs, Math.min(lo, x))
+      this.set(last, NaN, Math.max(lo, x))
+    }
+  }
+
+  private set(i: number, t: number, x: number): void {
+    const j = ((this.head + i) & this.mask) << 1
     this.buf[j] = t
     this.buf[j + 1] = x
-    this.size++
+  }
+
+  /** Entries held: pairs less the second pairs of folded entries. */
+  entries(): number {
+    let n = 0
+    for (let i = 0; i < this.size; i++) if (!Number.isNaN(this.tsAt(i))) n++
+    return n
   }
 
   shift(): void {
@@ -200,6 +262,7 @@ class Ring {
     this.size--
   }
 
+  /** Takes out the newest point (never folded: see push). */
   popLast(): void {
     this.size--
   }
@@ -412,6 +475,14 @@ function buildPlan(
   return plan
 }
 
+/**
+ * Width (ms of event time) of the buckets whose points a time-based flat-line ring folds into one entry: a tenth of the
+ * sensor's registry interval, at least 1 s; 0 (no folding) without a sensor.
+ */
+function bucketMs(sensor: Sensor | undefined): number {
+  return sensor === undefined ? 0 : Math.max(1000, sensor.intervalS * 100)
+}
+
 /** The limits of a field that has some (so its row has a sensor): computed again, only for a failing test. */
 function limitsOf(sensor: Sensor | undefined, f: FieldPlan): FieldLimits {
   return qualityLimits(sensor as Sensor, f.name) as FieldLimits
@@ -603,7 +674,13 @@ export function createQualityStage(options: QualityStageOptions): QualityStage {
           const ring = t.ring(row, i)
           if (ring !== undefined) {
             for (let k = ring.size - 1; k >= 0; k--) {
-              const pt = ring.tsAt(k)
+              let pt = ring.tsAt(k)
+              // The max of a folded entry (time-based tests only, so `count` is not read): the entry extends the run
+              // only if its max and its min do.
+              if (Number.isNaN(pt)) {
+                if (Math.abs(ring.vAt(k) - value) > tolerance) break
+                pt = ring.tsAt(--k)
+              }
               if (pt < from || Math.abs(ring.vAt(k) - value) > tolerance) break
               count++
               startTs = pt
@@ -748,6 +825,7 @@ export function createQualityStage(options: QualityStageOptions): QualityStage {
     t.i32[2 * row + X1_SLOT] = slot
     t.i32[2 * row + X1_CALL] = call
     const prev = t.prev?.[row]
+    let bucket: number | undefined
     for (let i = 0; i < n; i++) {
       const f = plan.fields[i] as FieldPlan
       const value = fields[f.name]
@@ -760,9 +838,9 @@ export function createQualityStage(options: QualityStageOptions): QualityStage {
         if (ring === undefined && (!Number.isNaN(v1) || (value !== undefined && Number.isNaN(value)))) {
           // The ring's one point (the previous x1's value) is about to be overwritten, or a NaN cannot stand for a point.
           ring = t.newRing(row, i)
-          if (!Number.isNaN(v1)) ring.push(x1Ts, v1, f.flatByCount, plan.lim[LIM * i + FLAT_BAD] as number)
+          if (!Number.isNaN(v1)) ring.push(x1Ts, v1, f.flatByCount, plan.lim[LIM * i + FLAT_BAD] as number, 0)
         }
-        if (ring !== undefined && value !== undefined) ring.push(ts, value, f.flatByCount, plan.lim[LIM * i + FLAT_BAD] as number)
+        if (ring !== undefined && value !== undefined) ring.push(ts, value, f.flatByCount, plan.lim[LIM * i + FLAT_BAD] as number, (bucket ??= bucketMs(t.sensors[row])))
       }
       if (value === undefined) continue
       if (f.rate !== undefined && prev !== undefined) {
@@ -825,7 +903,7 @@ export function createQualityStage(options: QualityStageOptions): QualityStage {
       if (Number.isNaN(v1)) continue
       // The ring as the old plan had it: the pending value when it was a flat-line field, empty when it was not.
       const ring = t.newRing(row, i)
-      if (before) ring.push(f64[base + X1_TS] as number, v1, (old.fields[i] as FieldPlan).flatByCount, old.lim[LIM * i + FLAT_BAD] as number)
+      if (before) ring.push(f64[base + X1_TS] as number, v1, (old.fields[i] as FieldPlan).flatByCount, old.lim[LIM * i + FLAT_BAD] as number, 0)
     }
     t.plans[row] = plan
     t.sensors[row] = sensor
@@ -941,11 +1019,30 @@ export function createQualityStage(options: QualityStageOptions): QualityStage {
     return { readings: out ?? readings, reflagged: reflagged ?? NO_READINGS }
   }
 
+  function flatLineHistory(sensor: string): { entries: number; pairs: number; capacity: number } {
+    let entries = 0
+    let pairs = 0
+    let capacity = 0
+    const handle = tracks.get(sensor)
+    if (handle === undefined) return { entries, pairs, capacity }
+    const t = tables[handle % KIND_SLOTS] as Table
+    const row = Math.floor(handle / KIND_SLOTS)
+    for (let i = 0; i < t.n; i++) {
+      const ring = t.ring(row, i)
+      if (ring === undefined) continue
+      entries += ring.entries()
+      pairs += ring.size
+      capacity += ring.mask + 1
+    }
+    return { entries, pairs, capacity }
+  }
+
   return {
     assess,
     get size() {
       return tracks.size
     },
     stats,
+    flatLineHistory,
   }
 }
