@@ -88,7 +88,10 @@ function readingOf(s: Spec, registry: RegistryIndex, clockTs: Map<string, number
     const values = VALUES[name] as readonly number[]
     fields[name] = values[(s.picks[i] as number) % values.length] as number
   }
-  const ts = (clockTs.get(id) ?? T0) + s.dt
+  // WQ-2 reports hourly: a step under a tenth of that would fold its flat-line points into buckets (a sensor reporting
+  // faster than its interval), which the per-point reference does not model; the fold has its own tests.
+  const dt = id === 'WQ-2' && s.dt > 0 ? Math.max(s.dt, 6 * MIN) : s.dt
+  const ts = (clockTs.get(id) ?? T0) + dt
   clockTs.set(id, Math.max(ts, clockTs.get(id) ?? T0))
   const district = sensor?.district ?? 'xihu'
   const segment = sensor?.segment ?? 'zone-1'
