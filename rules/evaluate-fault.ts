@@ -477,7 +477,9 @@ export function advanceFault(
     }
   }
   const latest = entries.ts(entries.length - 1)
-  const start = rule.badShare === undefined ? -Infinity : latest - rule.badShare.windowMs
+  // Without a share window only the runs matter: every entry but the last `keep` may go (they hold runs long enough
+  // for any level change), so a sensor reporting for months holds `keep` entries, not all it ever sent.
+  const start = rule.badShare === undefined ? Infinity : latest - rule.badShare.windowMs
   // Sorted by ts: the entries in the window are a suffix; the last `keep` are kept whatever their age.
   let first = 0
   while (first < entries.length && entries.ts(first) < start) first++

@@ -24,7 +24,7 @@ function reference(rule: CompiledSensorFault) {
       else entries.splice(at, 0, { ts: r.ts, bad, reason: r.qualityReason })
       const keep = Math.max(rule.consecutiveBad, rule.resetGood)
       const latest = (entries[entries.length - 1] as { ts: number }).ts
-      const start = rule.badShare === undefined ? -Infinity : latest - rule.badShare.windowMs
+      const start = rule.badShare === undefined ? Infinity : latest - rule.badShare.windowMs
       let first = 0
       while (first < entries.length && (entries[first] as { ts: number }).ts < start) first++
       entries.splice(0, Math.min(first, Math.max(0, entries.length - keep)))
@@ -154,5 +154,17 @@ describe('FaultColumns: many sensors’ logs in one table', () => {
       }),
       { numRuns: 200 },
     )
+  })
+
+  it('without a share window a sensor holds only the entries its runs need, and still raises and clears', () => {
+    const r = rule({ badShare: undefined, consecutiveBad: 4, resetGood: 2 })
+    const state: MutableFaultState = { level: 0, entries: new FaultLog() }
+    let tally = advanceFault(r, state, { ts: 0, quality: 'good', qualityReason: '' })
+    for (let i = 1; i < 10_000; i++) tally = advanceFault(r, state, { ts: i * 60_000, quality: 'good', qualityReason: '' })
+    expect(state.entries.length).toBe(4)
+    for (let i = 0; i < 4; i++) tally = advanceFault(r, state, { ts: (10_000 + i) * 60_000, quality: 'bad', qualityReason: 'stuck' })
+    expect([tally.level, tally.runBad, state.entries.length]).toEqual([1, 4, 4])
+    for (let i = 0; i < 2; i++) tally = advanceFault(r, state, { ts: (10_004 + i) * 60_000, quality: 'good', qualityReason: '' })
+    expect([tally.level, tally.runGood]).toEqual([0, 2])
   })
 })

@@ -85,7 +85,7 @@ function bruteForce(rule: CompiledSensorFault, b: number) {
       if (last !== undefined && last.ts === r.ts) last.bad = bad
       else all.push({ ts: r.ts, bad })
       const latest = r.ts
-      const start = rule.badShare === undefined ? -Infinity : latest - rule.badShare.windowMs
+      const start = rule.badShare === undefined ? Infinity : latest - rule.badShare.windowMs
       const bucketTs = new Map<number, number>()
       for (const x of all) bucketTs.set(Math.floor(x.ts / b), x.ts)
       const buckets = [...bucketTs.keys()]
