@@ -40,6 +40,8 @@ export const WEBHOOK_DEFAULTS = {
   pollMs: 1_000,
   /** Entries taken from the outbox per pass. */
   batchSize: 50,
+  /** How long `close` lets requests already sent finish before it aborts them, ms. */
+  closeGraceMs: 2_000,
 } as const
 
 /** Options of the webhook notifier; defaults in WEBHOOK_DEFAULTS. */
@@ -63,6 +65,8 @@ export interface WebhookNotifierOptions {
   batchSize?: number
   /** Jitter source in [0, 1); default Math.random. */
   random?: () => number
+  /** How long `close` lets requests already sent finish before aborting them, ms; default 2 s (at most the timeout). */
+  closeGraceMs?: number
 }
 
 /** Posts notifications to webhooks through the store's durable outbox. */
@@ -77,7 +81,10 @@ export interface WebhookNotifier {
   kick(): void
   /** One delivery pass; resolves with the number of entries attempted. */
   deliverDue(): Promise<number>
-  /** Stops the loop and aborts requests in flight (they stay in the outbox for the next start). */
+  /**
+   * Stops the loop: takes no further entry, lets requests in flight finish for up to `closeGraceMs`, then aborts the
+   * rest (they stay in the outbox for the next start).
+   */
   close(): Promise<void>
 }
 
@@ -141,12 +148,15 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
   const pollMs = options.pollMs ?? WEBHOOK_DEFAULTS.pollMs
   const batchSize = options.batchSize ?? WEBHOOK_DEFAULTS.batchSize
   const random = options.random ?? Math.random
+  const closeGraceMs = Math.min(options.closeGraceMs ?? WEBHOOK_DEFAULTS.closeGraceMs, timeoutMs)
   let byUrl = new Map<string, WebhookTarget>()
   let timer: NodeJS.Timeout | undefined
   let closing = new AbortController()
   let running: Promise<number> | undefined
   let again = false
   let started = false
+  /** Set by close: no further entry is taken, while the requests already sent may finish. */
+  let draining = false
 
   async function deliver(item: OutboxItem): Promise<void> {
     const target = byUrl.get(item.target)
@@ -191,14 +201,14 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       await Promise.all(
         [...queues.values()].map(async (queue) => {
           for (const item of queue) {
-            if (closing.signal.aborted) return
+            if (draining || closing.signal.aborted) return
             await deliver(item)
             attempted += 1
           }
         }),
       )
       if (due.length === batchSize) again = true
-    } while (again && !closing.signal.aborted)
+    } while (again && !draining && !closing.signal.aborted)
     return attempted
   }
 
@@ -230,6 +240,7 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
     start() {
       if (started) return
       started = true
+      draining = false
       closing = new AbortController()
       timer = setInterval(() => void deliverDue(), pollMs)
       timer.unref()
@@ -243,6 +254,15 @@ export function createWebhookNotifier(options: WebhookNotifierOptions): WebhookN
       started = false
       if (timer !== undefined) clearInterval(timer)
       timer = undefined
+      // A request the receiver may already have taken is let finish (briefly), so that its answer is recorded and a
+      // restart does not send it again; what is still queued stays in the outbox for the next start.
+      draining = true
+      const inFlight = running
+      if (inFlight !== undefined) {
+        const grace = setTimeout(() => closing.abort(), closeGraceMs)
+        await inFlight
+        clearTimeout(grace)
+      }
       closing.abort()
       await running
     },

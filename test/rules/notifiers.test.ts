@@ -272,6 +272,51 @@ describe('webhook delivery from the outbox', () => {
     expect(item).toContain('errcode 130101')
   })
 
+  it('lets a request in flight finish on close, so its answer is recorded and a restart does not send it again', async () => {
+    const clock = manualClock()
+    const { store } = tempStore(clock)
+    // A receiver that holds its answers until released.
+    const held: Array<() => void> = []
+    const server = createServer((req, res) => {
+      req.resume()
+      held.push(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('ok'))
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/ops`
+    const notifier = createWebhookNotifier({ store, clock, logger, pollMs: 10, closeGraceMs: 5_000 })
+    cleanups.push(() => notifier.close())
+    notifier.start()
+    notifier.enqueue({ id: 'ops', url, format: 'json' }, RAISED)
+    await waitFor(() => held.length === 1, { message: 'the request at the receiver' })
+    const closed = notifier.close()
+    // Taken by the receiver before close: its answer still counts.
+    held.shift()?.()
+    await closed
+    expect(store.outboxCounts()).toEqual({ pending: 0, dead: 0 })
+  })
+
+  it('aborts a request still unanswered after the grace period and keeps it for the next start', async () => {
+    const clock = manualClock()
+    const { store } = tempStore(clock)
+    const server = createServer((req) => req.resume())
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
+    cleanups.push(() => server.closeAllConnections())
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/ops`
+    let requests = 0
+    server.on('request', () => requests++)
+    const notifier = createWebhookNotifier({ store, clock, logger, pollMs: 10, closeGraceMs: 50 })
+    notifier.start()
+    notifier.enqueue({ id: 'ops', url, format: 'json' }, RAISED)
+    await waitFor(() => requests === 1, { message: 'the request at the receiver' })
+    await notifier.close()
+    expect(store.outboxCounts()).toEqual({ pending: 1, dead: 0 })
+    expect(store.dueOutbox(Number.MAX_SAFE_INTEGER)[0]?.attempts).toBe(0)
+  })
+
   it('keeps undelivered entries across a restart of the store and delivers them on the next start', async () => {
     const clock = manualClock()
     const { store, file } = tempStore(clock)
