@@ -31,13 +31,17 @@ export interface DuplicateFilterStats {
   runs: number
   /** Pairs held in runs. */
   runPairs: number
-  /** Sorted lists of irregular timestamps. */
+  /**
+   * Sorted lists of timestamps not in a run: irregular ones, and evenly spaced ones that have not become a run (a
+   * regular sensor's first to seventh reading: a list becomes a run when an eighth evenly spaced value is appended),
+   * which a row holds as a first value, a step and a count.
+   */
   lists: number
-  /** Timestamps held in those lists (eight bytes each). */
+  /** Timestamps held in those lists (eight bytes each in a Track's Float64Array; none of their own in a row). */
   listValues: number
   /**
-   * Sensors held as objects (several segments, or a list of two or more values); the others are rows of the table
-   * (40 bytes each).
+   * Sensors held as objects (several segments, or a list of values that are not evenly spaced safe integers); the
+   * others are rows of the table (40 bytes each).
    */
   objects: number
 }
@@ -67,8 +71,8 @@ class Segment {
 }
 
 /**
- * The segments of a sensor that needs more than the table's row (several segments, or a list of two or more values);
- * `cur` is the run the sensor's readings last extended (the hot path).
+ * The segments of a sensor that needs more than the table's row (several segments, or a list of values that are not
+ * evenly spaced); `cur` is the run the sensor's readings last extended (the hot path).
  */
 class Track {
   readonly sensor: string
@@ -102,7 +106,14 @@ const RUN = 2
 const RUN_IDLE = 3
 /** Anything else: the sensor's Track object, in `big`. */
 const BIG = 4
-/** Numbers of a row, at STRIDE · slot + offset. */
+/**
+ * One list of two or more evenly spaced safe integers, FIRST + k·STEP for k < COUNT, with LAG_MIN and LAG_MAX. It is
+ * the list a Track would hold (and the stats count it as one), only without the objects: a value that continues it at
+ * either end is taken in place, the one appended as the PROMOTE-th makes it a run (RUN) as `promote` does, and any
+ * other value turns it into that Track's list. A regular sensor is thus a row from its first reading on.
+ */
+const SPACED = 5
+/** Numbers of a row, at STRIDE · slot + offset (STEP and COUNT only in RUN, RUN_IDLE and SPACED). */
 const STRIDE = 5
 const FIRST = 0
 const STEP = 1
@@ -124,11 +135,11 @@ const INITIAL_ROWS = 16
  * turn is expired too, so a sensor that went silent is dropped within one pass (64 calls per sensor held) after its
  * horizon and slack.
  *
- * A sensor whose only segment is a run or a one-value list (every sensor after its first reading, and a regular one
- * after its eighth) is a row of a table of typed arrays (five doubles and a state byte) rather than objects: a Track
- * object, with its Segments and lists, exists only while the sensor needs more, and it turns back into a row as soon
- * as it fits again. The answers are those of the Track: a row is the same single segment, and its next possible expiry
- * is computed from it rather than stored.
+ * A sensor whose only segment is a run, a one-value list or an evenly spaced list (every sensor after its first
+ * reading, and a regular one throughout) is a row of a table of typed arrays (five doubles and a state byte) rather
+ * than objects: a Track object, with its Segments and lists, exists only while the sensor needs more, and it turns
+ * back into a row as soon as it fits again. The answers are those of the Track: a row is the same single segment,
+ * and its next possible expiry is computed from it rather than stored.
  */
 export function duplicateFilter(options: DuplicateFilterOptions): DuplicateFilter & { stats(): DuplicateFilterStats } {
   const horizonMs = options.horizonMs ?? 86_400_000
@@ -423,6 +434,13 @@ export function duplicateFilter(options: DuplicateFilterOptions): DuplicateFilte
         s.vals = new Float64Array(8)
         s.vals[0] = first
         s.end = 1
+      } else if (state === SPACED) {
+        const step = nums[at + STEP] as number
+        const count = nums[at + COUNT] as number
+        const vals = new Float64Array(Math.max(8, count + (count >> 1)))
+        for (let k = 0; k < count; k++) vals[k] = first + k * step
+        s.vals = vals
+        s.end = count
       } else {
         s.first = first
         s.step = nums[at + STEP] as number
@@ -437,7 +455,21 @@ export function duplicateFilter(options: DuplicateFilterOptions): DuplicateFilte
     return t
   }
 
-  /** Turns a Track with no segment, one run or a one-value list back into its row; true when it did. */
+  /** True when vals[from..to) (sorted, two or more) are evenly spaced safe integers, as a SPACED row holds them. */
+  function spaced(vals: Float64Array, from: number, to: number): boolean {
+    const step = (vals[from + 1] as number) - (vals[from] as number)
+    if (!Number.isSafeInteger(step) || !Number.isSafeInteger(vals[from])) return false
+    for (let i = from + 1; i < to; i++) {
+      const v = vals[i] as number
+      if (!Number.isSafeInteger(v) || v - (vals[i - 1] as number) !== step) return false
+    }
+    return true
+  }
+
+  /**
+   * Turns a Track with no segment, one run, a one-value list or a short evenly spaced list back into its row; true when
+   * it did.
+   */
   function deflate(t: Track): boolean {
     const segs = t.segs
     const slot = t.slot
@@ -452,9 +484,14 @@ export function duplicateFilter(options: DuplicateFilterOptions): DuplicateFilte
         nums[at + COUNT] = s.count
         states[slot] = t.cur === s ? RUN : RUN_IDLE
       } else {
-        if (s.end - s.start !== 1) return false
+        const n = s.end - s.start
+        if (n === 1) states[slot] = SINGLE
+        else if (n <= PROMOTE && spaced(s.vals, s.start, s.end)) {
+          nums[at + STEP] = (s.vals[s.start + 1] as number) - (s.vals[s.start] as number)
+          nums[at + COUNT] = n
+          states[slot] = SPACED
+        } else return false
         nums[at + FIRST] = s.vals[s.start] as number
-        states[slot] = SINGLE
       }
       nums[at + LAG_MIN] = s.lagMin
       nums[at + LAG_MAX] = s.lagMax
@@ -476,7 +513,18 @@ export function duplicateFilter(options: DuplicateFilterOptions): DuplicateFilte
     }
     const count = nums[at + COUNT] as number
     const step = nums[at + STEP] as number
-    const k = Math.floor((cut - first) / step) + 1
+    let k: number
+    if (states[slot] === SPACED) {
+      // A list: its members compared one by one, as `expire` searches them, and one left is a one-value list.
+      k = 1
+      while (k < count && first + k * step <= cut) k++
+      if (k === count - 1) {
+        size -= k
+        nums[at + FIRST] = first + k * step
+        states[slot] = SINGLE
+        return
+      }
+    } else k = Math.floor((cut - first) / step) + 1
     if (k >= count) {
       size -= count
       states[slot] = EMPTY
@@ -597,7 +645,8 @@ export function duplicateFilter(options: DuplicateFilterOptions): DuplicateFilte
         expireRow(slot, now)
         first = nums[at + FIRST] as number
       }
-      if (states[slot] === EMPTY) {
+      const state = states[slot] as number
+      if (state === EMPTY) {
         // A list of this one value, as insert makes it.
         nums[at + FIRST] = ts === 0 ? 0 : ts
         nums[at + LAG_MIN] = now - ts
@@ -606,25 +655,50 @@ export function duplicateFilter(options: DuplicateFilterOptions): DuplicateFilte
         size += 1
         return false
       }
-      if (states[slot] === SINGLE) {
+      const lag = now - ts
+      const lagMin = nums[at + LAG_MIN] as number
+      // ts would join the row's segment (insert's `fits`).
+      const fits = lag <= lagMin + slack && lag >= lagMax - slack
+      if (state === SINGLE) {
         if (ts === first) return true
+        // A second value in the list's lag window: two safe integers are an evenly spaced list (SPACED).
+        const step = ts > first ? ts - first : first - ts
+        if (fits && Number.isSafeInteger(ts) && Number.isSafeInteger(first) && Number.isSafeInteger(step)) {
+          if (ts < first) nums[at + FIRST] = ts === 0 ? 0 : ts
+          nums[at + STEP] = step
+          nums[at + COUNT] = 2
+          if (lag < lagMin) nums[at + LAG_MIN] = lag
+          if (lag > lagMax) nums[at + LAG_MAX] = lag
+          states[slot] = SPACED
+          size += 1
+          return false
+        }
         return seenTrack(inflate(slot), ts, now)
       }
       const step = nums[at + STEP] as number
       const count = nums[at + COUNT] as number
-      const lag = now - ts
-      const lagMin = nums[at + LAG_MIN] as number
-      // Hot path: ts is the run's next member (insert takes it only as a safe integer when the run is not cur).
-      if (ts === first + step * count && lag <= lagMin + slack && lag >= lagMax - slack && (states[slot] === RUN || Number.isSafeInteger(ts))) {
+      const next = first + step * count
+      // Hot path: ts is the run's next member (insert takes it only as a safe integer when the run is not cur); a list
+      // appended its PROMOTE-th evenly spaced value becomes a run (promote, and coalesce taking in the values before).
+      if (ts === next && fits && (state === RUN || Number.isSafeInteger(ts))) {
         nums[at + COUNT] = count + 1
         if (lag < lagMin) nums[at + LAG_MIN] = lag
         if (lag > lagMax) nums[at + LAG_MAX] = lag
-        states[slot] = RUN
+        if (state !== SPACED || count + 1 >= PROMOTE) states[slot] = RUN
         size += 1
         return false
       }
       const d = ts - first
       if (d >= 0 && d <= step * (count - 1) && d % step === 0) return true
+      // A list takes a value before its first too (a run does as well, but only while it is a Track's segment).
+      if (state === SPACED && fits && ts === first - step && Number.isSafeInteger(ts)) {
+        nums[at + FIRST] = ts === 0 ? 0 : ts
+        nums[at + COUNT] = count + 1
+        if (lag < lagMin) nums[at + LAG_MIN] = lag
+        if (lag > lagMax) nums[at + LAG_MAX] = lag
+        size += 1
+        return false
+      }
       return seenTrack(inflate(slot), ts, now)
     },
     forget(sensor, ts) {
@@ -662,6 +736,9 @@ export function duplicateFilter(options: DuplicateFilterOptions): DuplicateFilte
         if (state === SINGLE) {
           out.lists += 1
           out.listValues += 1
+        } else if (state === SPACED) {
+          out.lists += 1
+          out.listValues += nums[slot * STRIDE + COUNT] as number
         } else if (state !== BIG) {
           out.runs += 1
           out.runPairs += nums[slot * STRIDE + COUNT] as number

@@ -24,15 +24,18 @@ describe('duplicateFilter rows (one run or one value per sensor, no objects)', (
     expect(filter.stats()).toEqual({ sensors: 100, runs: 0, runPairs: 0, lists: 100, listValues: 100, objects: 0 })
     expect(filter.seen('S7', T0 - 1000)).toBe(true)
     expect(filter.seen('S7', T0 - 999)).toBe(false)
-    expect(filter.stats()).toMatchObject({ sensors: 100, lists: 100, listValues: 101, objects: 1 })
+    // Two values are evenly spaced: still a row; a third off their step needs the object.
+    expect(filter.stats()).toMatchObject({ sensors: 100, lists: 100, listValues: 101, objects: 0 })
+    expect(filter.seen('S7', T0 - 997)).toBe(false)
+    expect(filter.stats()).toMatchObject({ sensors: 100, lists: 100, listValues: 102, objects: 1 })
   })
 
-  it('holds a regular sensor as an object only until its eighth reading makes a run', () => {
+  it('holds a regular sensor as a row from its first reading on, its eighth making the list a run', () => {
     const { clock, compact } = pair(60_000, 600)
     for (let k = 0; k < 20; k++) {
       clock.t = T0 + k * 1000 + 40
       expect(compact.seen('A', T0 + k * 1000)).toBe(false)
-      expect(compact.stats().objects).toBe(k >= 1 && k < 7 ? 1 : 0)
+      expect(compact.stats()).toMatchObject(k < 7 ? { objects: 0, runs: 0, lists: 1, listValues: k + 1 } : { objects: 0, runs: 1, lists: 0, runPairs: k + 1 })
     }
     expect(compact.stats()).toMatchObject({ runs: 1, runPairs: 20, lists: 0 })
     // A run in a row answers for its members and takes out the expired ones.
