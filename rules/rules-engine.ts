@@ -39,6 +39,14 @@ import { FaultTable, RateTable, SubjectTable, type SubjectEntry, type SubjectSto
 
 const MINUTE = 60_000
 const HOUR = 3_600_000
+/**
+ * Width of the buckets a rain gauge's amounts are summed in when it reports faster than a tenth of its registry
+ * interval, ms (as the index history does: docs/indices.md, "In the stream"); 0 without a usable interval.
+ */
+function rainBucketMs(intervalS: number): number {
+  return Number.isFinite(intervalS) && intervalS > 0 ? Math.max(1000, intervalS * 100) : 0
+}
+
 /** Rain kept per gauge: the longest rain total, R12h (INDICES.md §2), ms. */
 export const RULES_RAIN_RETENTION_MS = 12 * HOUR
 /** Event time between two sweeps driven by data (tick always sweeps), ms. */
@@ -71,6 +79,8 @@ export interface RulesEngineStats {
   late: number
   /** Subjects forgotten (idle at level 0, or gone from the registry). */
   evicted: number
+  /** Rain entries held over all gauges (for the rain context of index rules). */
+  rainEntries: number
 }
 
 /**
@@ -420,11 +430,18 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
       const mm = r.fields.rain_mm
       if (mm === undefined || !Number.isFinite(mm)) return
       const list = rain.get(sensor.id) ?? []
-      const i = list.findIndex((x) => x.ts === r.ts)
-      if (i >= 0) list[i] = { ts: r.ts, value: mm, quality: r.quality }
-      else {
-        list.push({ ts: r.ts, value: mm, quality: r.quality })
-        if (list.length > 1 && (list[list.length - 2] as TimedValue).ts > r.ts) list.sort((a, b) => a.ts - b.ts)
+      const last = list[list.length - 1]
+      const b = rainBucketMs(sensor.intervalS)
+      if (last !== undefined && last.ts < r.ts && b > 0 && Math.floor(last.ts / b) === Math.floor(r.ts / b) && last.quality === r.quality) {
+        // A gauge reporting faster than a tenth of its interval: the bucket's amounts add up in one entry, stamped
+        // with its latest reading, so the totals see all its rain while the list holds ten entries per interval.
+        list[list.length - 1] = { ts: r.ts, value: last.value + mm, quality: r.quality }
+      } else {
+        // Usually the newest: look from the end.
+        let i = list.length - 1
+        while (i >= 0 && (list[i] as TimedValue).ts > r.ts) i--
+        if (i >= 0 && (list[i] as TimedValue).ts === r.ts) list[i] = { ts: r.ts, value: mm, quality: r.quality }
+        else list.splice(i + 1, 0, { ts: r.ts, value: mm, quality: r.quality })
       }
       const horizon = (eventNow ?? r.ts) - RULES_RAIN_RETENTION_MS
       while (list.length > 0 && (list[0] as TimedValue).ts <= horizon) list.shift()
@@ -993,7 +1010,9 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
         subjects += rt.subjects.size
         for (const e of rt.subjects.values()) if (e.level > 0) active++
       }
-      return { subjects, active, late: stats.late, evicted: stats.evicted }
+      let rainEntries = 0
+      for (const list of rain.values()) rainEntries += list.length
+      return { subjects, active, late: stats.late, evicted: stats.evicted, rainEntries }
     },
   }
 }

@@ -359,3 +359,40 @@ describe('the engine folds by the sensor’s registry interval', () => {
     expect(fault?.message).toMatch(/^Sensor fault at Gauge 1 \(WL-1\): 50% of \d+ readings bad in the last 10 min/)
   })
 })
+
+describe('rain context of index rules from a gauge reporting faster than its interval', () => {
+  const smooth = { id: 'smooth-water', type: 'index', index: 'smooth', cadenceS: 300, cadenceRainS: 60, nUp: 2, margin: 5, tDownS: 1800, rainFloor: true }
+  const zoneUpdate = (t: number) => ({
+    key: 'segment:zone-1',
+    scope: 'segment' as const,
+    district: 'xihu',
+    segment: 'zone-1',
+    eventTime: t,
+    data: { segment: 'zone-1', district: 'xihu', type: 'drainage' as const, clear: null, smooth: { value: 95, band: 'normal' as const, limiting: 'POND' as const, confidence: 1, flags: [] } },
+    points: [],
+    refresh: false,
+  })
+
+  /** Three hours of one reading a second from RG-1 (intervalS 60: 6 s buckets), then a dry zone index. */
+  function run(mmPerS: number) {
+    const reg: Registry = fixtureRegistry()
+    reg.sensors = reg.sensors.map((s) => (s.id === 'RG-1' ? { ...s, intervalS: 60 } : s))
+    const index = indexRegistry(reg)
+    const engine = createRulesEngine({ rules: parseRules({ version: 1, rules: [smooth as unknown as Rule] }), registry: () => index })
+    const end = T0 + 3 * HOUR
+    for (let t = T0 + 1000; t <= end; t += 1000) {
+      engine.onReadings([{ sensor: 'RG-1', kind: 'rainfall', district: 'xihu', segment: 'zone-1', ts: t, fields: { rain_mm: mmPerS }, quality: 'good', qualityReason: '', tsSource: 'device', receivedAt: t }])
+    }
+    engine.onIndexUpdate(zoneUpdate(end))
+    return { conditions: engine.onIndexUpdate(zoneUpdate(end + 60_000)), entries: engine.stats().rainEntries }
+  }
+
+  it('sums every amount of a bucket, so the 3 h total decides the rain pressure, in ten entries per interval', () => {
+    // 0.005 mm/s over 3 h is 54 mm: orange pressure (R3h ≥ 50), so a dry zone is at least blue.
+    const wet = run(0.005)
+    expect(wet.conditions).toMatchObject([{ level: 1 }])
+    expect(wet.entries).toBeLessThanOrEqual((3 * HOUR) / 6000 + 1)
+    // 0.0045 mm/s is 48.6 mm: below orange pressure.
+    expect(run(0.0045).conditions).toEqual([])
+  })
+})
