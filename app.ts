@@ -370,6 +370,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   function metrics(): MetricFamily[] {
     const s = ingest.stats
     const w = writer.stats
+    const mem = process.memoryUsage()
     const counter = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: 'counter', samples: [{ value }] })
     const gauge = (name: string, help: string, value: number): MetricFamily => ({ name, help, type: 'gauge', samples: [{ value }] })
     const families: MetricFamily[] = [
@@ -412,7 +413,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       gauge('citywater_event_loop_lag_seconds', 'Event-loop delay, mean over the last interval', Number.isFinite(loopDelay.mean) ? loopDelay.mean / 1e9 : 0),
       gauge('citywater_event_loop_lag_p99_seconds', 'Event-loop delay, 99th percentile over the last interval', loopDelay.percentile(99) / 1e9),
       gauge('citywater_registry_sensors', 'Sensors in the registry', registry.registry.sensors.length),
-      gauge('citywater_process_resident_memory_bytes', 'Resident set size', process.memoryUsage.rss()),
+      gauge('citywater_process_resident_memory_bytes', 'Resident set size', mem.rss),
+      gauge('citywater_process_heap_used_bytes', 'V8 heap in use (live objects and garbage not yet collected)', mem.heapUsed),
+      gauge('citywater_process_heap_total_bytes', 'V8 heap reserved', mem.heapTotal),
+      gauge('citywater_process_external_memory_bytes', 'Memory of buffers and other objects held outside the V8 heap', mem.external),
     ]
     if ('stats' in broker) {
       const b = (broker as EmbeddedBroker).stats

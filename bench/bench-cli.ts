@@ -55,6 +55,7 @@ export function benchTable(result: BenchResult): string {
   rows.push(['latency p99 at 5,000 msg/s, ms', fmt(e.latencyMs.p99), '', '<= 50', yes(e.latencyMs.p99 <= 50)])
   if (e.soak !== null) {
     rows.push([`memory over a ${Math.round(e.soak.seconds)} s soak at ${e.soak.ratePerS} msg/s, MB`, `${e.soak.rssFirstMb} -> ${e.soak.rssLastMb}`, `${e.soak.slopeMbPerMin} MB/min`, 'flat', yes(e.soak.flat)])
+    rows.push(['V8 heap in use over the soak, MB', `${e.soak.heapUsedFirstMb} -> ${e.soak.heapUsedLastMb}`, '', '', ''])
   }
   rows.push(['peak RSS, MB', fmt(e.rssMb), '', '', ''])
   rows.push(['peak RSS with 100,000 sensors, MB', fmt(e.rssMb100kSensors), '', '<= 512', yes(e.rssMb100kSensors > 0 && e.rssMb100kSensors <= 512)])

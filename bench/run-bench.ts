@@ -66,6 +66,12 @@ export interface SoakResult {
   slopeMbPerMin: number
   /** The slope over the measured span adds at most max(5 % of the mean RSS, 20 MB). */
   flat: boolean
+  /**
+   * The engine's V8 heap in use at the start and the end (its `/metrics`), MB: what of the RSS is JavaScript objects
+   * (live or not yet collected); the rest is the heap's reserve, buffers and native memory.
+   */
+  heapUsedFirstMb: number
+  heapUsedLastMb: number
 }
 
 /** Least-squares slope and flatness of RSS samples `[seconds, MB]`, the first fifth (warm-up) left out. */
@@ -378,6 +384,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
           // Start from a drained engine, so the publisher's first reading is told apart from the latency backlog.
           await until(async () => ((await engine.metrics()).get('citywater_influx_backlog_points') === 0 ? true : undefined), 'the engine draining before the soak', 300_000, 200)
           log(`memory soak: ${profile.soakS} s at ${ratePerS.toLocaleString('en-US')} messages/s`)
+          const heapUsedMb = async (): Promise<number> => Math.round(((await engine.metrics()).get('citywater_process_heap_used_bytes') ?? 0) / 1e6)
+          const heapUsedFirstMb = await heapUsedMb()
           const t0 = Date.now()
           const samples: [number, number][] = []
           const sample = (): void => {
@@ -402,8 +410,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
             rssFirstMb: Math.round(samples[0]?.[1] ?? 0),
             rssLastMb: Math.round(samples[samples.length - 1]?.[1] ?? 0),
             ...trend,
+            heapUsedFirstMb,
+            heapUsedLastMb: await heapUsedMb(),
           }
-          log(`memory soak: RSS ${soak.rssFirstMb} -> ${soak.rssLastMb} MB, ${soak.slopeMbPerMin} MB/min, ${soak.flat ? 'flat' : 'GROWING'}`)
+          log(`memory soak: RSS ${soak.rssFirstMb} -> ${soak.rssLastMb} MB, ${soak.slopeMbPerMin} MB/min, ${soak.flat ? 'flat' : 'GROWING'}; V8 heap in use ${soak.heapUsedFirstMb} -> ${soak.heapUsedLastMb} MB`)
         }
         await clients.stop()
         rssMb = Math.round(engine.stats()?.peakRssMb ?? 0)

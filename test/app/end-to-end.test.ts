@@ -235,6 +235,13 @@ describe('ingest through the embedded broker', () => {
     for (const name of ['citywater_readings_received_total', 'citywater_readings_accepted_total', 'citywater_readings_rejected_total', 'citywater_readings_duplicate_total', 'citywater_influx_write_latency_seconds_bucket', 'citywater_influx_backlog_points', 'citywater_ws_clients', 'citywater_event_loop_lag_seconds', 'citywater_wal_bytes', 'citywater_wal_oldest_unconfirmed_age_seconds', 'citywater_wal_fsync_duration_seconds_bucket', 'citywater_influx_retrying']) {
       expect(metrics).toContain(name)
     }
+    // Memory: the resident set, and how much of it is the V8 heap and buffers outside it.
+    const value = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1])
+    const [rss, used, total, external] = ['resident_memory', 'heap_used', 'heap_total', 'external_memory'].map((m) => value(`citywater_process_${m}_bytes`)) as [number, number, number, number]
+    expect(used).toBeGreaterThan(1e6)
+    expect(used).toBeLessThanOrEqual(total)
+    expect(total).toBeLessThan(rss)
+    expect(external).toBeGreaterThan(0)
     const doc = await getJson(`${t.http}/api/openapi.json`)
     expect(doc.openapi).toMatch(/^3\./)
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/healthz', '/readyz', '/metrics', '/api/sensors', '/api/sensors/{id}', '/api/sensors/{id}/readings']))

@@ -50,7 +50,7 @@ describe('citywater bench', () => {
         batched: positive,
         ingestOnly: { qos0: positive, qos1: positive, batched: positive },
         latencyMs: { p50: positive, p99: positive },
-        soak: { seconds: positive, ratePerS: positive, readings: positive, rssFirstMb: positive, rssLastMb: positive, slopeMbPerMin: expect.any(Number), flat: expect.any(Boolean) },
+        soak: { seconds: positive, ratePerS: positive, readings: positive, rssFirstMb: positive, rssLastMb: positive, slopeMbPerMin: expect.any(Number), flat: expect.any(Boolean), heapUsedFirstMb: positive, heapUsedLastMb: positive },
         rssMb: positive,
         rssMb100kSensors: positive,
       },
