@@ -7,7 +7,8 @@ export interface DuplicateFilterOptions {
   horizonMs?: number
   /**
    * How much longer than the horizon a pair may be remembered, in milliseconds. Default the smaller of one minute
-   * and 1 % of the horizon (one minute at 24 h). A pair is never forgotten before the horizon.
+   * and 1 % of the horizon (one minute at 24 h). A pair is never forgotten before the horizon. A pair accepted while
+   * event time ran ahead of the clock may be remembered longer, by as much as its lag fell (see Segment).
    */
   slackMs?: number
   clock: Clock
@@ -48,12 +49,20 @@ export interface DuplicateFilterStats {
 
 /**
  * A set of accepted timestamps of one sensor whose lags (acceptance time − ts) all lie in [lagMin, lagMax], with
- * lagMax − lagMin ≤ slack. Either a run (vals === null): first, first + step, …, first + (count − 1)·step, integers,
- * step > 0; or a list: the sorted timestamps vals[start..end).
+ * lagMax − lagMin ≤ slack, except after a drift (below). Either a run (vals === null): first, first + step, …,
+ * first + (count − 1)·step, integers, step > 0; or a list: the sorted timestamps vals[start..end).
  *
  * Member ts was accepted at ts + lag ≤ ts + lagMax, so it may be forgotten once now ≥ ts + lagMax + horizon; at that
  * moment its own age is at least the horizon and at most horizon + (lagMax − lag) ≤ horizon + slack. Expired members
  * are therefore always a prefix in ts order, and a run trims its front in O(1) while its tail grows.
+ *
+ * Drift: when event time runs ahead of the clock (a back-fill, a fast replay), each reading's lag falls below the
+ * previous one's. A reading that fits no segment's window but comes after all of a segment's members (a run: its next
+ * member) with a lag below lagMin extends that segment and lowers lagMin, so such a series stays one run. The expiry
+ * rule is unchanged, so a member is still never forgotten before the horizon, but it may now be held up to
+ * lagMax − lag ≤ lagMax − lagMin (the segment's lag spread) past it: a member is forgotten at the latest
+ * horizon + max(slack, L − lag) after its acceptance, L being the highest lag of a pair of the sensor accepted before
+ * it. (lagMax only rises through a reading that fits the window, to at most lagMin + slack, and lagMin ≤ lag.)
  */
 class Segment {
   lagMin: number
@@ -131,7 +140,8 @@ const INITIAL_ROWS = 16
  * `seen` appending to the current run of a sensor with one segment is O(1) and allocation-free; otherwise it is
  * O(s + log n) for a sensor with s segments and n listed values, plus a memmove when a late value lands inside a
  * list. A sensor gets a new segment only when its lag moves by more than the slack (an outage's backlog, a clock
- * step) or its timestamps break their interval; old segments drain within the horizon. Every 64 calls one sensor in
+ * step), unless it falls at a segment's end (event time running ahead: see Segment), or its timestamps break their
+ * interval; old segments drain within the horizon. Every 64 calls one sensor in
  * turn is expired too, so a sensor that went silent is dropped within one pass (64 calls per sensor held) after its
  * horizon and slack.
  *
@@ -399,6 +409,28 @@ export function duplicateFilter(options: DuplicateFilterOptions): DuplicateFilte
       }
     }
     if (list === null) {
+      // Nothing fits. Event time running ahead of the clock (a back-fill, a fast replay): a reading after all of a
+      // segment's members with a lag below all of theirs extends it at its end, lowering lagMin past the slack.
+      if (Number.isSafeInteger(ts)) {
+        for (const s of segs) {
+          if (s.vals === null && ts === s.first + s.step * s.count && lag < s.lagMin) {
+            s.count += 1
+            s.lagMin = lag
+            t.cur = s
+            coalesce(t, s)
+            return
+          }
+        }
+      }
+      for (let i = segs.length - 1; i >= 0; i--) {
+        const s = segs[i] as Segment
+        if (s.vals !== null && lag < s.lagMin && ts > (s.vals[s.end - 1] as number)) {
+          list = s
+          break
+        }
+      }
+    }
+    if (list === null) {
       list = new Segment(lag, lag)
       list.vals = new Float64Array(8)
       segs.push(list)
@@ -663,7 +695,8 @@ export function duplicateFilter(options: DuplicateFilterOptions): DuplicateFilte
         if (ts === first) return true
         // A second value in the list's lag window: two safe integers are an evenly spaced list (SPACED).
         const step = ts > first ? ts - first : first - ts
-        if (fits && Number.isSafeInteger(ts) && Number.isSafeInteger(first) && Number.isSafeInteger(step)) {
+        // Or, fitting no window, after it with a lower lag (insert's rule for event time running ahead).
+        if ((fits || (ts > first && lag < lagMin)) && Number.isSafeInteger(ts) && Number.isSafeInteger(first) && Number.isSafeInteger(step)) {
           if (ts < first) nums[at + FIRST] = ts === 0 ? 0 : ts
           nums[at + STEP] = step
           nums[at + COUNT] = 2
@@ -680,7 +713,9 @@ export function duplicateFilter(options: DuplicateFilterOptions): DuplicateFilte
       const next = first + step * count
       // Hot path: ts is the run's next member (insert takes it only as a safe integer when the run is not cur); a list
       // appended its PROMOTE-th evenly spaced value becomes a run (promote, and coalesce taking in the values before).
-      if (ts === next && fits && (state === RUN || Number.isSafeInteger(ts))) {
+      // Fitting no window, a safe integer below the lags of all its members is taken too (insert's rule for event time
+      // running ahead).
+      if (ts === next && (fits ? state === RUN || Number.isSafeInteger(ts) : lag < lagMin && Number.isSafeInteger(ts))) {
         nums[at + COUNT] = count + 1
         if (lag < lagMin) nums[at + LAG_MIN] = lag
         if (lag > lagMax) nums[at + LAG_MAX] = lag
