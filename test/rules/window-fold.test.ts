@@ -114,6 +114,17 @@ function bruteForce(rule: CompiledSensorFault, b: number) {
 
 const qualities = fc.constantFrom<Quality>('good', 'good', 'suspect', 'bad', 'bad')
 
+/** Readings mostly forward by [minDt, maxDt] ms, sometimes late by up to `lateMs`, sometimes a re-flag of a held one. */
+const lateAndReflagged = (minDt: number, maxDt: number, lateMs: number) =>
+  fc.array(
+    fc.record({
+      dt: fc.oneof({ weight: 6, arbitrary: fc.integer({ min: minDt, max: maxDt }) }, { weight: 1, arbitrary: fc.integer({ min: -lateMs, max: -1 }) }),
+      reflag: fc.option(fc.nat(), { freq: 4 }),
+      quality: qualities,
+    }),
+    { maxLength: 300, size: 'max' },
+  )
+
 describe('the fault rule with folding against every reading', () => {
   it('share, runs and level equal a per-reading count (window edge: whole buckets), re-flags of the newest included', () => {
     fc.assert(
@@ -163,14 +174,7 @@ describe('the fault rule with folding against every reading', () => {
   it('with late readings and re-flags of any held entry too, the kept counts are those of the entries', () => {
     fc.assert(
       fc.property(
-        fc.array(
-          fc.record({
-            dt: fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 1, max: 5_000 }) }, { weight: 1, arbitrary: fc.integer({ min: -30_000, max: -1 }) }),
-            reflag: fc.option(fc.nat(), { freq: 4 }),
-            quality: qualities,
-          }),
-          { maxLength: 300, size: 'max' },
-        ),
+        lateAndReflagged(1, 5_000, 30_000),
         fc.integer({ min: 1000, max: 12_000 }),
         (xs, b) => {
           const rule = faultRule()
@@ -219,14 +223,7 @@ describe('readings a bucket or more apart behave as without folding', () => {
   it('fault rule: same tallies and entries, with late readings and re-flags of any held reading', () => {
     fc.assert(
       fc.property(
-        fc.array(
-          fc.record({
-            dt: fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0, max: 60_000 }) }, { weight: 1, arbitrary: fc.integer({ min: -90_000, max: -1 }) }),
-            reflag: fc.option(fc.nat(), { freq: 4 }),
-            quality: qualities,
-          }),
-          { maxLength: 300, size: 'max' },
-        ),
+        lateAndReflagged(0, 60_000, 90_000),
         fc.integer({ min: 1000, max: 12_000 }),
         fc.boolean(),
         fc.boolean(),
