@@ -5,6 +5,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { Quality, Reading, Registry, Sensor } from '../../domain.js'
+import { mulberry32 } from '../../registry/generate-sample.js'
 import { indexRegistry, type RegistryIndex } from '../../registry/registry-index.js'
 import { createQualityStage } from '../../stream/quality-stage.js'
 import { fixtureRegistry } from '../helpers/fixture-registry.js'
@@ -152,18 +153,6 @@ function nextPowerOf2(n: number): number {
   return 2 ** Math.ceil(Math.log2(n))
 }
 
-/** A small seeded generator (mulberry32): uniform in [0, 1). */
-function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 describe('quality stage: readings faster than a bucket', () => {
   /** DO: suspect after 2 h, bad after 6 h within ±0.01. */
   const rankOf = (ms: number): number => (ms >= 6 * HOUR ? 2 : ms >= 2 * HOUR ? 1 : 0)
@@ -175,7 +164,7 @@ describe('quality stage: readings faster than a bucket', () => {
         fc.integer(),
         fc.array(fc.integer({ min: 10, max: 8 * 60 }), { minLength: 1, maxLength: 4 }),
         (id, seed, minutes) => {
-          const rnd = random(seed)
+          const rnd = mulberry32(seed)
           const b = bucketOf(id)
           // Gaps of at least 1 s and less than a bucket.
           const maxGap = Math.max(SEC, Math.floor(b * (0.2 + 0.79 * rnd())))
