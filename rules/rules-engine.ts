@@ -5,6 +5,7 @@ import { indexTopology } from '../stream/index-topology.js'
 import { clearWindowMs } from '../stream/indices/clear-window.js'
 import { isRaining, rainPressure, rainTotals } from '../stream/indices/rain-totals.js'
 import { closureCmOf } from '../stream/indices/smooth-subscores.js'
+import { bucketMs } from '../stream/sensor-history.js'
 import type { TimedValue } from '../stream/indices/timed-value.js'
 import type { AlertLevel, Condition, Report } from './condition.js'
 import {
@@ -39,14 +40,6 @@ import { FaultTable, RateTable, SubjectTable, type SubjectEntry, type SubjectSto
 
 const MINUTE = 60_000
 const HOUR = 3_600_000
-/**
- * Width of the buckets a rain gauge's amounts are summed in when it reports faster than a tenth of its registry
- * interval, ms (as the index history does: docs/indices.md, "In the stream"); 0 without a usable interval.
- */
-function rainBucketMs(intervalS: number): number {
-  return Number.isFinite(intervalS) && intervalS > 0 ? Math.max(1000, intervalS * 100) : 0
-}
-
 /** Rain kept per gauge: the longest rain total, R12h (INDICES.md §2), ms. */
 export const RULES_RAIN_RETENTION_MS = 12 * HOUR
 /** Event time between two sweeps driven by data (tick always sweeps), ms. */
@@ -431,7 +424,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
       if (mm === undefined || !Number.isFinite(mm)) return
       const list = rain.get(sensor.id) ?? []
       const last = list[list.length - 1]
-      const b = rainBucketMs(sensor.intervalS)
+      const b = bucketMs(sensor.intervalS)
       if (last !== undefined && last.ts < r.ts && b > 0 && Math.floor(last.ts / b) === Math.floor(r.ts / b) && last.quality === r.quality) {
         // A gauge reporting faster than a tenth of its interval: the bucket's amounts add up in one entry, stamped
         // with its latest reading, so the totals see all its rain while the list holds ten entries per interval.
@@ -495,16 +488,6 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     return r.quality === 'good' || (!goodOnly && r.quality === 'suspect')
   }
 
-  /**
-   * The width of the buckets a sensor's rate window and fault log fold readings into: ten per registry interval, at
-   * least 1 s, so a sensor reporting faster than its interval holds no more than one reporting ten times per
-   * interval (readings a bucket or more apart are each held as before); 0 (no folding) without a usable interval.
-   */
-  function bucketMsOf(sensor: Sensor): number {
-    const s = sensor.intervalS
-    return Number.isFinite(s) && s > 0 ? Math.max(1000, s * 100) : 0
-  }
-
   // Messages are built only when noteLevel says the report is news: most readings change nothing. Subjects every
   // reading touches are looked up before entryOf, so no init closure is made per reading.
   function onReading(out: Condition[], sr: SensorRule, sensor: Sensor, r: Reading): void {
@@ -556,7 +539,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
           return
         }
         const v = limit === undefined ? datumValue(sensor, field, raw) : raw + limit.offset
-        t.points.push(row, r.ts, v, rule.windowMs, bucketMsOf(sensor))
+        t.points.push(row, r.ts, v, rule.windowMs, bucketMs(sensor.intervalS))
         t.lastTs[row] = r.ts
         t.at[row] = r.ts
         const points = t.series(row)
@@ -592,7 +575,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
           return
         }
         const state = t.state(row)
-        const tally = advanceFault(rule, state, r, bucketMsOf(sensor))
+        const tally = advanceFault(rule, state, r, bucketMs(sensor.intervalS))
         t.lastTs[row] = Math.max(t.lastTs[row] as number, r.ts)
         t.at[row] = Math.max(t.at[row] as number, r.ts)
         const e = t.entry(row)

@@ -2,6 +2,7 @@ import { KIND_FIELDS, type Quality, type Reading, type Sensor, type SensorKind }
 import { systemClock, type Clock } from '../ports.js'
 import type { RegistryIndex } from '../registry/registry-index.js'
 import { resized } from '../typed-arrays.js'
+import { bucketMs } from './sensor-history.js'
 import {
   qualityHistoryMs,
   qualityLimits,
@@ -475,12 +476,10 @@ function buildPlan(
   return plan
 }
 
-/**
- * Width (ms of event time) of the buckets whose points a time-based flat-line ring folds into one entry: a tenth of the
- * sensor's registry interval, at least 1 s; 0 (no folding) without a sensor.
- */
-function bucketMs(sensor: Sensor | undefined): number {
-  return sensor === undefined ? 0 : Math.max(1000, sensor.intervalS * 100)
+
+/** Width (ms of event time) of the buckets a time-based flat-line ring folds points into; 0 (no folding) without a sensor. */
+function flatBucketMs(sensor: Sensor | undefined): number {
+  return sensor === undefined ? 0 : bucketMs(sensor.intervalS)
 }
 
 /** The limits of a field that has some (so its row has a sensor): computed again, only for a failing test. */
@@ -840,7 +839,7 @@ export function createQualityStage(options: QualityStageOptions): QualityStage {
           ring = t.newRing(row, i)
           if (!Number.isNaN(v1)) ring.push(x1Ts, v1, f.flatByCount, plan.lim[LIM * i + FLAT_BAD] as number, 0)
         }
-        if (ring !== undefined && value !== undefined) ring.push(ts, value, f.flatByCount, plan.lim[LIM * i + FLAT_BAD] as number, (bucket ??= bucketMs(t.sensors[row])))
+        if (ring !== undefined && value !== undefined) ring.push(ts, value, f.flatByCount, plan.lim[LIM * i + FLAT_BAD] as number, (bucket ??= flatBucketMs(t.sensors[row])))
       }
       if (value === undefined) continue
       if (f.rate !== undefined && prev !== undefined) {

@@ -52,11 +52,14 @@ const NO_FIELDS: readonly string[] = Object.freeze([])
 
 /**
  * Width of the event-time buckets of a sensor whose registry interval is `intervalS` seconds, ms: ten per interval,
- * at least a second. A sensor's history keeps at most three rows per bucket for readings that come in order (see
- * `HeldReadings.put`), so one that reports faster than its interval does not make the engine hold more.
+ * at least a second; 0 (no folding) without a usable interval. Every per-sensor window folds a reading later than its
+ * newest entry and in that entry's bucket into it (docs/indices.md, "In the stream"): the index history here (at most
+ * three rows per bucket for readings that come in order, see `HeldReadings.put`), the quality stage's flat-line rings
+ * and the rules' windows and rain context, so a sensor that reports faster than its interval does not make the engine
+ * hold more.
  */
 export function bucketMs(intervalS: number): number {
-  return Math.max(1000, (intervalS * 1000) / 10)
+  return Number.isFinite(intervalS) && intervalS > 0 ? Math.max(1000, (intervalS * 1000) / 10) : 0
 }
 
 /**
