@@ -8,8 +8,9 @@ export interface LoadOptions {
   /**
    * Event-time seconds between two readings of every sensor, whatever its registry `intervalS`; default 1. At least
    * 0.001 (so every `(sensor, ts)` is distinct in whole milliseconds). Readings per event-time second = sensors / intervalS.
+   * `'registry'`: every sensor at its own registry `intervalS`, the cadence of a running network (the benchmark's soak).
    */
-  intervalS?: number
+  intervalS?: number | 'registry'
   /**
    * Readings per message; default 1 (each sensor on its own topic). Above 1 (at most 100) readings go out as JSON
    * arrays on `{prefix}/{district}/gateway/LOAD-{district}`, each reading carrying its `sensor`.
@@ -34,7 +35,7 @@ interface Batch {
 }
 
 /**
- * The benchmark's maximum-rate scenario: every sensor reads every `intervalS` (1 s) of event time with the values of
+ * The benchmark's maximum-rate scenario: every sensor reads every `intervalS` (1 s; or its registry interval) of event time with the values of
  * `normal`, so every reading is valid and `(sensor, ts)` never repeats (count stored = count published), optionally
  * batched by district gateway. Publishing speed is then `--speed` × sensors / intervalS, capped by `--rate`.
  */
@@ -42,13 +43,13 @@ export function loadScenario(options: LoadOptions = {}): ScenarioFactory {
   const intervalS = options.intervalS ?? LOAD_DEFAULTS.intervalS
   const batch = options.batch ?? LOAD_DEFAULTS.batch
   const maxDelay = options.maxBatchDelayMs ?? LOAD_DEFAULTS.maxBatchDelayMs
-  if (!(Number.isFinite(intervalS) && intervalS >= 0.001)) throw new AppError('CW_ERR_CONFIG_INVALID', [`load intervalS must be ≥ 0.001, got ${intervalS}`])
+  if (intervalS !== 'registry' && !(Number.isFinite(intervalS) && intervalS >= 0.001)) throw new AppError('CW_ERR_CONFIG_INVALID', [`load intervalS must be ≥ 0.001, got ${intervalS}`])
   if (!(Number.isInteger(batch) && batch >= 1 && batch <= MAX_LOAD_BATCH)) {
     throw new AppError('CW_ERR_CONFIG_INVALID', [`load batch must be an integer in [1, ${MAX_LOAD_BATCH}], got ${batch}`])
   }
   return (context): HookedScenario => {
     const normal = scenarioNormal(context)
-    const base: HookedScenario = { name: 'load', reading: (sensor, ts) => normal.reading(sensor, ts), tickIntervalS: () => intervalS }
+    const base: HookedScenario = { name: 'load', reading: (sensor, ts) => normal.reading(sensor, ts), tickIntervalS: (sensor) => (intervalS === 'registry' ? sensor.intervalS : intervalS) }
     if (batch === 1) return base
     const open = new Map<string, Batch>()
     const sent = new Map<string, number>()

@@ -36,7 +36,8 @@ Options:
                      start <= ts < start + S x speed, then exits (default until Ctrl-C)
   --registry FILE    sensor registry JSON (default the bundled Xihu sample)
   --interval S       load scenario: event-time seconds between two readings of every
-                     sensor, >= 0.001 (default ${LOAD_DEFAULTS.intervalS})
+                     sensor, >= 0.001, or 'registry': each sensor at its registry
+                     interval (default ${LOAD_DEFAULTS.intervalS})
   --batch N          load scenario: readings per message, 1 to ${MAX_LOAD_BATCH}; above 1 they go
                      out as JSON arrays on {prefix}/{district}/gateway/LOAD-{district}
                      (default ${LOAD_DEFAULTS.batch})
@@ -162,7 +163,9 @@ function parseOptions(argv: string[]): Parsed {
     options.topicPrefix = values.prefix
   }
   const load: LoadOptions = {}
-  if (values.interval !== undefined) {
+  if (values.interval?.trim() === 'registry') {
+    load.intervalS = 'registry'
+  } else if (values.interval !== undefined) {
     const interval = positive('interval', values.interval)
     if (interval < 0.001) throw new UsageError(`--interval must be at least 0.001, got '${values.interval}'`)
     load.intervalS = interval

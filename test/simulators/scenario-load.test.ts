@@ -79,6 +79,29 @@ describe('load scenario', () => {
     expect(new Set(keys).size).toBe(n * 20)
   })
 
+  it("sends every sensor at its registry interval with intervalS 'registry', each reading valid and distinct", () => {
+    const durationS = 900
+    const messages = [...generateWith(loadScenario({ intervalS: 'registry' }), registry, durationS)]
+    const bySensor = new Map<string, number[]>()
+    for (const m of messages) {
+      const list = bySensor.get(m.sensor) ?? []
+      list.push(m.ts)
+      bySensor.set(m.sensor, list)
+    }
+    expect(bySensor.size).toBe(n)
+    for (const s of registry.sensors) {
+      const ts = bySensor.get(s.id) ?? []
+      expect(ts).toHaveLength(Math.ceil(durationS / s.intervalS))
+      for (let i = 1; i < ts.length; i++) expect((ts[i] as number) - (ts[i - 1] as number)).toBe(s.intervalS * 1000)
+    }
+    // The registry has more than one cadence, so this is not the fixed-interval schedule.
+    expect(new Set(registry.sensors.map((s) => s.intervalS)).size).toBeGreaterThan(1)
+    const { keys, letters, duplicates } = ingestAll(messages, registry)
+    expect(letters).toEqual([])
+    expect(duplicates).toBe(0)
+    expect(new Set(keys).size).toBe(messages.length)
+  })
+
   it('rejects a batch above 100 and an interval below 1 ms', () => {
     expect(() => loadScenario({ batch: 101 })).toThrow(/batch/)
     expect(() => loadScenario({ intervalS: 0.0001 })).toThrow(/intervalS/)
@@ -86,11 +109,11 @@ describe('load scenario', () => {
 })
 
 /** Runs the generator with an unregistered factory, by registering it under a test name for the call. */
-function* generateWith(factory: ScenarioFactory, registry: ReturnType<typeof loadRegistry>): Generator<SimulatedMessage> {
+function* generateWith(factory: ScenarioFactory, registry: ReturnType<typeof loadRegistry>, durationS = 10): Generator<SimulatedMessage> {
   const table = SCENARIOS as Record<string, ScenarioFactory>
   table['load-test-batch'] = factory
   try {
-    yield* generateMessages({ registry, scenario: 'load-test-batch', seed: 3, start: START, durationS: 10 })
+    yield* generateMessages({ registry, scenario: 'load-test-batch', seed: 3, start: START, durationS })
   } finally {
     delete table['load-test-batch']
   }

@@ -58,6 +58,8 @@ describe('citywater simulate', () => {
     [['--registry', '/nonexistent/registry.json'], '/nonexistent/registry.json'],
     [['--scenario', 'load', '--batch', '101'], '--batch'],
     [['--scenario', 'load', '--interval', '0.0001'], '--interval'],
+    [['--scenario', 'load', '--interval', 'registri'], '--interval'],
+    [['--interval', 'registry'], '--interval'],
     [['--batch', '10'], '--batch'],
     [['--max-inflight', '0'], '--max-inflight'],
   ])('exits 2 with a one-line message for %j naming %s', async (argv, name) => {
