@@ -196,8 +196,9 @@ class Ring {
    * (time-based tests only; 0: never), and when full, drops what the flat-line test (`bad`, by count or ms) of a
    * point at `t` cannot reach.
    */
-  push(t: number, x: number, byCount: boolean, bad: number, bucketMs: number): void {
+  push(t: number, x: number, byCount: boolean, bad: number, bucketMs: number, tolerance: number): void {
     if (!byCount && bucketMs > 0 && this.size >= 2) this.foldNewest(bucketMs)
+    this.dropUnreachable(tolerance)
     if (this.size > this.mask) {
       // Keep one spare point, so a spike taken out again (popLast) leaves enough.
       if (byCount) {
@@ -216,6 +217,36 @@ class Ring {
     }
     this.set(this.size, t, x)
     this.size++
+  }
+
+  /**
+   * Drops the entries no flat-line run can reach any more. A run is walked from the newest point back and takes an entry
+   * only if every value of it lies within `tolerance` of the newest value, so a run reaching past the two newest
+   * entries takes both: when their values together span more than twice the tolerance, nothing older is reached again.
+   * Called before a point is appended: both entries are then final (only the appended point may be taken out again, or
+   * folded into later; folding only widens an entry). A noisy series keeps a few entries instead of its whole horizon.
+   */
+  private dropUnreachable(tolerance: number): void {
+    let k = this.size - 1
+    if (k < 2) return
+    let lo = this.vAt(k)
+    let hi = lo
+    // Two entries back: a folded entry is (first ts, min) then (NaN, max).
+    for (let e = 0; e < 2; e++) {
+      if (Number.isNaN(this.tsAt(k))) {
+        hi = Math.max(hi, this.vAt(k))
+        k--
+      }
+      const v = this.vAt(k)
+      if (v < lo) lo = v
+      if (v > hi) hi = v
+      if (e === 0) k--
+      if (k < 0) return
+    }
+    // A NaN value passes every comparison of the walk; the slack covers the rounding of |value − newest| ≤ tolerance.
+    if (!(hi - lo > 2 * tolerance * (1 + 1e-12)) || k === 0) return
+    this.head = (this.head + k) & this.mask
+    this.size -= k
   }
 
   /** Folds the newest pair, when it is a point (not the max of a folded entry), into the entry before it if they share a bucket. */
@@ -837,9 +868,11 @@ export function createQualityStage(options: QualityStageOptions): QualityStage {
         if (ring === undefined && (!Number.isNaN(v1) || (value !== undefined && Number.isNaN(value)))) {
           // The ring's one point (the previous x1's value) is about to be overwritten, or a NaN cannot stand for a point.
           ring = t.newRing(row, i)
-          if (!Number.isNaN(v1)) ring.push(x1Ts, v1, f.flatByCount, plan.lim[LIM * i + FLAT_BAD] as number, 0)
+          if (!Number.isNaN(v1)) ring.push(x1Ts, v1, f.flatByCount, plan.lim[LIM * i + FLAT_BAD] as number, 0, plan.lim[LIM * i + FLAT_TOLERANCE] as number)
         }
-        if (ring !== undefined && value !== undefined) ring.push(ts, value, f.flatByCount, plan.lim[LIM * i + FLAT_BAD] as number, (bucket ??= flatBucketMs(t.sensors[row])))
+        if (ring !== undefined && value !== undefined) {
+          ring.push(ts, value, f.flatByCount, plan.lim[LIM * i + FLAT_BAD] as number, (bucket ??= flatBucketMs(t.sensors[row])), plan.lim[LIM * i + FLAT_TOLERANCE] as number)
+        }
       }
       if (value === undefined) continue
       if (f.rate !== undefined && prev !== undefined) {
@@ -902,7 +935,7 @@ export function createQualityStage(options: QualityStageOptions): QualityStage {
       if (Number.isNaN(v1)) continue
       // The ring as the old plan had it: the pending value when it was a flat-line field, empty when it was not.
       const ring = t.newRing(row, i)
-      if (before) ring.push(f64[base + X1_TS] as number, v1, (old.fields[i] as FieldPlan).flatByCount, old.lim[LIM * i + FLAT_BAD] as number, 0)
+      if (before) ring.push(f64[base + X1_TS] as number, v1, (old.fields[i] as FieldPlan).flatByCount, old.lim[LIM * i + FLAT_BAD] as number, 0, Infinity)
     }
     t.plans[row] = plan
     t.sensors[row] = sensor

@@ -47,38 +47,68 @@ function stages() {
 }
 
 describe('quality stage: a sensor reporting faster than its interval holds a bounded flat-line history', () => {
-  it('pH every second with intervalS 300: room for two pairs per 30 s bucket over the 24 h the bad threshold reaches', () => {
+  it('pH every second with intervalS 300 and flat: room for two pairs per 30 s bucket over the 24 h the bad threshold reaches', () => {
     const { stage } = stages()
-    const n = 100_000
+    const n = 90_000
     let worst = 0
+    let firstBad = -1
     for (let i = 0; i < n; i += 100) {
       const batch: Reading[] = []
-      // Steps of 0.1 every 10 min (no flat line), with wiggles inside the tolerance: most buckets hold two values.
-      for (let j = i; j < i + 100; j++) batch.push(reading('WQ-PH', T0 + j * SEC, { ph: 7 + 0.1 * (Math.floor(j / 600) % 2) + 0.002 * (j % 3) }))
-      for (const r of stage.assess(batch).readings) worst = Math.max(worst, RANK[r.quality])
+      // Wiggles inside the tolerance (±0.005): a flat line, and most buckets hold two values.
+      for (let j = i; j < i + 100; j++) batch.push(reading('WQ-PH', T0 + j * SEC, { ph: 7 + 0.002 * (j % 3) }))
+      stage.assess(batch).readings.forEach((r, k) => {
+        worst = Math.max(worst, RANK[r.quality])
+        if (firstBad < 0 && r.quality === 'bad') firstBad = i + k
+      })
     }
-    expect(worst).toBe(0)
+    // Bad once the run lasts 24 h (give or take a bucket: the run starts at its oldest bucket's first point).
+    expect(worst).toBe(2)
+    expect(Math.abs(firstBad - 24 * 3600)).toBeLessThanOrEqual(30)
     const { entries, pairs, capacity } = stage.flatLineHistory('WQ-PH')
     const buckets = (24 * HOUR) / (30 * SEC)
-    // The 24 h are held; the ring is trimmed when full, and it grows only when 24 h of buckets (two pairs each at
-    // most, plus the entry at the horizon and the pending point) do not fit: 2 · 2883 pairs → 8192. Per point it
-    // would hold 86 400 points (131 072 pairs of room).
+    // The 24 h are held; the ring grows only when 24 h of buckets (two pairs each at most, plus the entry at the
+    // horizon and the pending point) do not fit: 2 · 2883 pairs → 8192. Per point it would hold 86 400 points.
     expect(entries).toBeGreaterThanOrEqual(buckets)
     expect(pairs).toBeLessThanOrEqual(capacity)
     expect(capacity).toBeLessThanOrEqual(nextPowerOf2(2 * (buckets + 3)))
-    expect(entries).toBeLessThanOrEqual(capacity / 2)
   })
 
-  it('a count-based field keeps its points (bounded by its count), and readings a bucket apart are one pair each', () => {
+  it('pH every second with a step of 0.1 every 10 min: only what a run can still reach, back to the last step', () => {
     const { stage } = stages()
-    for (let i = 0; i < 1000; i++) stage.assess([reading('WQ-5', T0 + i * SEC, { nh3n_mgl: 0.5 + 0.01 * (i % 2) })])
-    // 36 identical readings are bad: trimmed when full to what that count reaches, the ring never needs more than 64.
+    let worst = 0
+    let most = 0
+    for (let i = 0; i < 100_000; i += 100) {
+      const batch: Reading[] = []
+      for (let j = i; j < i + 100; j++) batch.push(reading('WQ-PH', T0 + j * SEC, { ph: 7 + 0.1 * (Math.floor(j / 600) % 2) + 0.002 * (j % 3) }))
+      for (const r of stage.assess(batch).readings) worst = Math.max(worst, RANK[r.quality])
+      most = Math.max(most, stage.flatLineHistory('WQ-PH').entries)
+    }
+    expect(worst).toBe(0)
+    // Two entries either side of a step span 0.1, more than twice the tolerance: nothing before them is reached
+    // again. 10 min of 30 s buckets, the step's bucket and the pending point; 2,880 entries before.
+    expect(most).toBeLessThanOrEqual(600 / 30 + 2)
+    expect(stage.flatLineHistory('WQ-PH').capacity).toBeLessThanOrEqual(64)
+  })
+
+  it('a count-based field keeps a run of identical readings (bounded by its count), and readings a bucket apart are one pair each', () => {
+    const { stage } = stages()
+    // Runs of 35 identical readings (suspect from 12, bad from 36): a run is held whole, and dropped at its end.
+    let worst = 0
+    for (let i = 0; i < 1000; i++) {
+      const [r] = stage.assess([reading('WQ-5', T0 + i * SEC, { nh3n_mgl: 0.5 + 0.01 * (Math.floor(i / 35) % 2) })]).readings
+      worst = Math.max(worst, RANK[(r as Reading).quality])
+    }
+    expect(worst).toBe(1)
     const counted = stage.flatLineHistory('WQ-5')
     expect(counted.entries).toBe(counted.pairs)
     expect(counted.capacity).toBe(64)
+    // Alternating values are never a run: two entries and the pending point, in the ring's first four pairs.
+    const { stage: alternating } = stages()
+    for (let i = 0; i < 1000; i++) alternating.assess([reading('WQ-5', T0 + i * SEC, { nh3n_mgl: 0.5 + 0.01 * (i % 2) })])
+    expect(alternating.flatLineHistory('WQ-5')).toMatchObject({ entries: 3, capacity: 4 })
     const { stage: spaced } = stages()
     for (let i = 0; i < 200; i++) spaced.assess([reading('WQ-5', T0 + i * 30 * SEC, { do_mgl: 7 + 0.5 * (i % 2) })])
-    expect(spaced.flatLineHistory('WQ-5')).toMatchObject({ entries: 200, pairs: 200 })
+    expect(spaced.flatLineHistory('WQ-5')).toMatchObject({ entries: 3, pairs: 3 })
   })
 })
 
