@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { rssTrend } from '../../bench/run-bench.js'
+import { registryReadingsPerS, rssTrend } from '../../bench/run-bench.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -28,6 +28,13 @@ describe('rssTrend', () => {
   })
 })
 
+describe('registryReadingsPerS', () => {
+  it('sums each sensor\'s readings per second at its registry interval', () => {
+    expect(registryReadingsPerS([{ intervalS: 60 }, { intervalS: 300 }, { intervalS: 300 }])).toBeCloseTo(1 / 60 + 2 / 300, 12)
+    expect(registryReadingsPerS([])).toBe(0)
+  })
+})
+
 describe('citywater bench', () => {
   it('prints its options on --help', async () => {
     const { code, stdout } = await bench(['--help'])
@@ -50,7 +57,7 @@ describe('citywater bench', () => {
         batched: positive,
         ingestOnly: { qos0: positive, qos1: positive, batched: positive },
         latencyMs: { p50: positive, p99: positive },
-        soak: { seconds: positive, ratePerS: positive, readings: positive, rssFirstMb: positive, rssLastMb: positive, slopeMbPerMin: expect.any(Number), flat: expect.any(Boolean), heapUsedFirstMb: positive, heapUsedLastMb: positive },
+        soak: { seconds: positive, ratePerS: positive, readings: positive, rssFirstMb: positive, rssLastMb: positive, slopeMbPerMin: expect.any(Number), flat: expect.any(Boolean), heapUsedFirstMb: positive, heapUsedLastMb: positive, eventSpeed: positive, achievedPerS: positive, stored: positive, zeroLoss: true },
         rssMb: positive,
         rssMb100kSensors: positive,
       },
