@@ -72,6 +72,8 @@ export interface SoakResult {
    */
   heapUsedFirstMb: number
   heapUsedLastMb: number
+  /** RSS at the end of each whole minute of the soak, MB. */
+  rssByMinuteMb: number[]
   /** Event-time seconds per wall-clock second of the soak's publisher. */
   eventSpeed: number
   /** Readings per second the publisher got acknowledged, first publish to last acknowledgement. */
@@ -431,6 +433,19 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         }
         sample()
         const sampler = setInterval(sample, Math.max(250, (profile.soakS * 1000) / 120))
+        // Once a minute, where the RSS is: the V8 heap reserved and in use, and memory outside the heap.
+        const rssByMinuteMb: number[] = []
+        const minutes = setInterval(() => {
+          void engine.metrics().then(
+            (m) => {
+              const mbOf = (name: string): number => Math.round((m.get(name) ?? 0) / 1e6)
+              const rss = Math.round(engine.stats()?.rssMb ?? 0)
+              rssByMinuteMb.push(rss)
+              log(`memory soak, minute ${rssByMinuteMb.length}: RSS ${rss} MB, V8 heap ${mbOf('citywater_process_heap_total_bytes')} MB reserved, ${mbOf('citywater_process_heap_used_bytes')} MB in use, ${mbOf('citywater_process_external_memory_bytes')} MB outside it`)
+            },
+            () => {},
+          )
+        }, 60_000)
         const sim = spawnJson('bin/citywater.js', [
           'simulate', '--broker', engine.mqttUrl, '--scenario', 'load', '--interval', 'registry', '--qos', '1', '--start', String(from),
           '--speed', String(speed), '--rate', String(ratePerS), '--max-inflight', String(SOAK_MAX_INFLIGHT), '--registry', registryFile, '--json',
@@ -443,6 +458,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
           summary = (await sim.line((l) => 'readings' in l, 60_000, 'the soak publisher')) as unknown as SimulatorSummary
         } finally {
           clearInterval(sampler)
+          clearInterval(minutes)
           sim.child.kill('SIGINT')
         }
         sample()
@@ -463,6 +479,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
           ...trend,
           heapUsedFirstMb,
           heapUsedLastMb,
+          rssByMinuteMb,
           stored,
           zeroLoss: stored >= readings && stored <= summary.readings,
         }
