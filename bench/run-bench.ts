@@ -407,8 +407,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     }
 
     // 4. The memory soak, at 80 % of the sustained end-to-end QoS 1 rate: an engine of its own whose sensors report at
-    // their registry intervals, event time running as fast as that rate needs (about 200x), so every window (at most
-    // 3 h, or 24 h for a flat-line test that holds a few points) is full within the first fifth, which the slope leaves out.
+    // their registry intervals, event time running as fast as that rate needs (about 200x), so the windows of 2 to 3 h
+    // are full within the first minute and those of 12 and 24 h (rain; the duplicate filter, the flat-line tests, which
+    // hold little per sensor) within about 3 and 7 minutes, instead of filling for hours at one reading a second.
     if (want('soak') && profile.soakS > 0) {
       const ratePerS = Math.max(100, Math.round(0.8 * (endToEnd.qos1 > 0 ? endToEnd.qos1 : 2500)))
       const perEventS = registryReadingsPerS(benchRegistry(copies).sensors)
