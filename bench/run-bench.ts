@@ -290,6 +290,14 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       )
     }
 
+    /** The websocket clients subscribed to every channel of an engine (they count frames, never parse them). */
+    const subscribeClients = async (engine: BenchEngine): Promise<JsonChild> => {
+      const clients = spawnJson('bench/ws-clients.ts', [JSON.stringify({ httpUrl: engine.httpUrl, mqttUrl: engine.mqttUrl, registry: registryFile, clients: wsClients, rate: 0, durationS: 0, warmupS: 0 })])
+      cleanups.push(() => clients.stop())
+      await clients.line((l) => l.ready === true, 30_000, 'websocket clients')
+      return clients
+    }
+
     /** One flat-out phase: rate from the first publish until every reading is ingested (and, end to end, stored). */
     const throughput = async (engine: BenchEngine, mode: Mode, endToEnd: boolean, db: string): Promise<PhaseResult> => {
       const accepted = async (): Promise<number> => (await engine.metrics()).get('citywater_readings_accepted_total') ?? 0
@@ -375,9 +383,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const db = 'citywater'
       const engine = await startBenchEngine({ registry: registryFile, influxUrl, influxDb: db, nodeArgs: nodeArgs('engine-end-to-end') })
       try {
-        const clients = spawnJson('bench/ws-clients.ts', [JSON.stringify({ httpUrl: engine.httpUrl, mqttUrl: engine.mqttUrl, registry: registryFile, clients: wsClients, rate: 0, durationS: 0, warmupS: 0 })])
-        cleanups.push(() => clients.stop())
-        await clients.line((l) => l.ready === true, 30_000, 'websocket clients')
+        const clients = await subscribeClients(engine)
         await warm(engine, true)
         if (want('e2e')) {
           let cpu = 0
@@ -420,9 +426,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const db = 'bench_soak'
       const engine = await startBenchEngine({ registry: registryFile, influxUrl, influxDb: db, nodeArgs: nodeArgs('engine-soak') })
       try {
-        const clients = spawnJson('bench/ws-clients.ts', [JSON.stringify({ httpUrl: engine.httpUrl, mqttUrl: engine.mqttUrl, registry: registryFile, clients: wsClients, rate: 0, durationS: 0, warmupS: 0 })])
-        cleanups.push(() => clients.stop())
-        await clients.line((l) => l.ready === true, 30_000, 'websocket clients')
+        const clients = await subscribeClients(engine)
         const metric = async (name: string): Promise<number> => (await engine.metrics()).get(name) ?? 0
         const heapUsedMb = async (): Promise<number> => Math.round((await metric('citywater_process_heap_used_bytes')) / 1e6)
         const heapUsedFirstMb = await heapUsedMb()
