@@ -238,14 +238,14 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     }
 
     /** Publishes flat out with `count` simulator processes for the window, stops them, returns their summaries. */
-    const drive = async (engine: { mqttUrl: string; seen: () => Promise<number> }, mode: Mode, count: number, windowS: number, extra: string[] = []): Promise<{ summaries: SimulatorSummary[]; from: number; to: number }> => {
+    const drive = async (engine: { mqttUrl: string; seen: () => Promise<number> }, mode: Mode, count: number, windowS: number): Promise<{ summaries: SimulatorSummary[]; from: number; to: number }> => {
       const { qos, batch } = MODES[mode]
       const start = nextStart
       const files = await shareOf(count)
       const sims: JsonChild[] = files.map((file) =>
         spawnJson('bin/citywater.js', [
           'simulate', '--broker', engine.mqttUrl, '--scenario', 'load', '--interval', String(INTERVAL_S), '--batch', String(batch),
-          '--qos', String(qos), '--start', String(start), '--speed', String(FLAT_OUT_SPEED), '--registry', file, '--json', ...extra,
+          '--qos', String(qos), '--start', String(start), '--speed', String(FLAT_OUT_SPEED), '--registry', file, '--json',
         ]),
       )
       try {
