@@ -15,6 +15,7 @@ import {
   type CompiledComposite,
   type CompiledRule,
   type CompiledRuleSet,
+  type CompiledThreshold,
   type ReadingRule,
 } from './compile-rules.js'
 import { compositeReport, type CompositeMember } from './evaluate-composite.js'
@@ -139,6 +140,8 @@ interface SensorRule {
   rt: AnyRuntime
   /** Levels resolved once when they name no sensor param; undefined: resolved per sensor (threshold levels on params). */
   levels: readonly ResolvedLevel[] | undefined
+  /** The levels resolved per sensor, kept by the (frozen) sensor of the registry they were resolved from. */
+  bySensor: WeakMap<Sensor, readonly ResolvedLevel[]> | undefined
 }
 
 /** The reading rules of a rule set that read a sensor, in rule order; shared by the sensors they select alike. */
@@ -150,11 +153,32 @@ const NO_LEVELS: readonly ResolvedLevel[] = Object.freeze([])
 function sensorRule(rt: AnyRuntime, rule: ReadingRule): SensorRule {
   if (rule.type === 'threshold') {
     const constant = rule.levels.every((l) => typeof l.raise === 'number' && typeof l.reset === 'number')
-    return { rt, levels: constant ? resolveLevels(rule.levels, undefined, rule.direction) : undefined }
+    return constant ? { rt, levels: resolveLevels(rule.levels, undefined, rule.direction), bySensor: undefined } : { rt, levels: undefined, bySensor: new WeakMap() }
   }
-  if (rule.type === 'rate_of_rise') return { rt, levels: resolveLevels(rule.levels, undefined, 'above') }
-  if (rule.type === 'time_to_overflow') return { rt, levels: resolveLevels(rule.levels, undefined, 'below') }
-  return { rt, levels: NO_LEVELS }
+  if (rule.type === 'rate_of_rise') return { rt, levels: resolveLevels(rule.levels, undefined, 'above'), bySensor: undefined }
+  if (rule.type === 'time_to_overflow') return { rt, levels: resolveLevels(rule.levels, undefined, 'below'), bySensor: undefined }
+  return { rt, levels: NO_LEVELS, bySensor: undefined }
+}
+
+/**
+ * The levels of a rule for a sensor. Sensors of a registry index are frozen, so the levels resolved from one stay
+ * right for as long as it is in force; a reload brings new sensor objects, resolved afresh.
+ */
+function levelsFor(sr: SensorRule, rule: CompiledThreshold, sensor: Sensor): readonly ResolvedLevel[] {
+  if (sr.levels !== undefined) return sr.levels
+  const bySensor = sr.bySensor as WeakMap<Sensor, readonly ResolvedLevel[]>
+  let levels = bySensor.get(sensor)
+  if (levels === undefined) bySensor.set(sensor, (levels = resolveLevels(rule.levels, sensor, rule.direction)))
+  return levels
+}
+
+const overflowLimits = new WeakMap<Sensor, OverflowLimit | null>()
+
+/** overflowLimit of a sensor, kept by the (frozen) sensor as levelsFor keeps levels: one object per sensor, not per reading. */
+function overflowLimitOf(sensor: Sensor): OverflowLimit | undefined {
+  let limit = overflowLimits.get(sensor)
+  if (limit === undefined) overflowLimits.set(sensor, (limit = overflowLimit(sensor) ?? null))
+  return limit ?? undefined
 }
 
 /** Whether the reading rules select by kind alone (no sensors, segments or districts), so sensors of a kind share one plan. */
@@ -504,7 +528,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
           if (r.ts < existing.s.lastTs) stats.late++
           return
         }
-        const levels = sr.levels ?? resolveLevels(rule.levels, sensor, rule.direction)
+        const levels = levelsFor(sr, rule, sensor)
         if (levels.length === 0) return
         const value = datumValue(sensor, field, raw)
         let e = existing
@@ -526,7 +550,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
       }
       case 'rate_of_rise':
       case 'time_to_overflow': {
-        const limit = rule.type === 'time_to_overflow' ? overflowLimit(sensor) : undefined
+        const limit = rule.type === 'time_to_overflow' ? overflowLimitOf(sensor) : undefined
         if (rule.type === 'time_to_overflow' && limit === undefined) return
         const field = rule.type === 'rate_of_rise' ? rule.field : (limit as OverflowLimit).field
         const levels = sr.levels as readonly ResolvedLevel[]

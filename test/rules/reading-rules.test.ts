@@ -88,6 +88,16 @@ describe('threshold', () => {
     expect(conditions.at(-1)).toMatchObject({ level: 4, threshold: 3.9, message: 'River level 3.95 m at Gauge 1 (red, >= 3.9 m)' })
   })
 
+  it('levels on params follow a registry reload that changes them', () => {
+    const rule = loadRules(BUNDLED_RULES).rules.find((r) => r.id === 'tunnel-depth') as Rule
+    const withClosure = (closureCm: number) => indexRegistry({ ...fixtureRegistry(), sensors: fixtureRegistry().sensors.map((s) => (s.id === 'TD-1' ? { ...s, params: { closureCm } } : s)) })
+    let current = withClosure(27)
+    const engine = createRulesEngine({ rules: parseRules({ version: 1, rules: [rule] }), registry: () => current })
+    expect(engine.onReadings([reading(current, 'TD-1', T0, { depth_cm: 22 })])).toMatchObject([{ level: 2 }])
+    current = withClosure(20)
+    expect(engine.onReadings([reading(current, 'TD-1', T0 + MIN, { depth_cm: 23 })])).toMatchObject([{ level: 3, threshold: 20 }])
+  })
+
   it('direction below raises at or below and resets above', () => {
     const rule: Rule = { id: 'low-do', type: 'threshold', field: 'do_mgl', direction: 'below', levels: { yellow: { raise: 3, reset: 3.5 }, orange: { raise: 2, reset: 2.5 } } }
     expect(feed(engineWith([rule]), reg, 'WQ-1', 'do_mgl', [5, 3, 3.4, 1.9, 2.4, 2.6, 3.6]).levels).toEqual([0, 2, 2, 3, 3, 2, 0])
@@ -176,6 +186,15 @@ describe('time_to_overflow', () => {
   it('at or above the limit the ETA is 0', () => {
     const { conditions } = feed(engineWith([rule]), reg, 'MH-1', 'level_m', [3.1])
     expect(conditions).toMatchObject([{ level: 4, etaMinutes: 0 }])
+  })
+
+  it('the limit follows a registry reload that changes the sensor’s params', () => {
+    const withDepth = (depthM: number) => indexRegistry({ ...fixtureRegistry(), sensors: fixtureRegistry().sensors.map((s) => (s.id === 'MH-1' ? { ...s, params: { ...s.params, depthM } } : s)) })
+    let current = withDepth(3)
+    const engine = createRulesEngine({ rules: parseRules({ version: 1, rules: [rule] }), registry: () => current })
+    expect(engine.onReadings([reading(current, 'MH-1', T0, { level_m: 2.1 })])).toEqual([])
+    current = withDepth(2)
+    expect(engine.onReadings([reading(current, 'MH-1', T0 + MIN, { level_m: 2.1 })])).toMatchObject([{ level: 4, etaMinutes: 0, threshold: 2 }])
   })
 })
 
