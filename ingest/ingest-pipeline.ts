@@ -174,21 +174,23 @@ export function createIngest(options: IngestOptions): Ingest {
       reject(topic, payload, { reason: 'malformed_json', detail: (err as Error).message })
       return EMPTY
     }
-    const items = Array.isArray(body) ? body : [body]
-    if (items.length > maxReadings) {
-      stats.received += items.length
-      reject(topic, payload, { reason: 'too_large', detail: `array of ${items.length} readings exceeds ${maxReadings}` })
+    // A single reading is taken as it is, without an array around it.
+    const items: readonly unknown[] | undefined = Array.isArray(body) ? body : undefined
+    const count = items === undefined ? 1 : items.length
+    if (count > maxReadings) {
+      stats.received += count
+      reject(topic, payload, { reason: 'too_large', detail: `array of ${count} readings exceeds ${maxReadings}` })
       return EMPTY
     }
-    if (items.length === 0) {
+    if (count === 0) {
       stats.received += 1
       reject(topic, payload, { reason: 'schema', detail: 'empty array: no readings' })
       return EMPTY
     }
     const accepted: Reading[] = []
-    const whole = items.length === 1 && !Array.isArray(body)
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i]
+    const whole = items === undefined
+    for (let i = 0; i < count; i++) {
+      const item = items === undefined ? body : items[i]
       stats.received += 1
       let target = sensor
       if (parsed.type === 'gateway') {
