@@ -29,7 +29,7 @@ import { createInfluxQuery } from './storage/influx-query.js'
 import { readingPayload } from './storage/influx-line.js'
 import { createInfluxWriter, type InfluxWriter } from './storage/influx-writer.js'
 import type { RejectedReading } from './storage/wal-record.js'
-import { createWriteAheadLog, type WriteAheadLog } from './storage/write-ahead-log.js'
+import { createWriteAheadLog, type WalAppendResult, type WriteAheadLog } from './storage/write-ahead-log.js'
 import { createIndexEngine, type IndexEngine } from './stream/index-engine.js'
 import { createParkingBoards, type ParkingBoards } from './stream/parking-boards.js'
 import { createQualityStage } from './stream/quality-stage.js'
@@ -317,14 +317,45 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   /** Readings of QoS 0 messages the full log could not take: still shown live, counted, logged once per episode. */
   let qos0Refused = 0
   let qos0RefusedLogged = false
-  function refusedQos0(readings: readonly Reading[], err: unknown): void {
-    qos0Refused += readings.length
+  function refusedQos0(readings: number, err: unknown): void {
+    qos0Refused += readings
     if (qos0RefusedLogged) return
     qos0RefusedLogged = true
     log.warn({ err }, 'write-ahead log refused qos 0 readings; counting them until space is freed')
   }
 
-  const handler: MessageHandler = async (message) => {
+  /**
+   * QoS 0 messages appended to the same group commit share its promise: one reaction per group counts their readings,
+   * where one per message cost a promise and two closures for nothing to do.
+   */
+  let qos0Group: { stored: Promise<WalAppendResult>; readings: number } | undefined
+
+  function watchQos0(stored: Promise<WalAppendResult>, readings: number): void {
+    if (qos0Group?.stored === stored) {
+      qos0Group.readings += readings
+      return
+    }
+    const group = { stored, readings }
+    qos0Group = group
+    stored.then(
+      ({ rejected }) => deadLetterUnstorable(rejected),
+      (err: unknown) => refusedQos0(group.readings, err),
+    )
+  }
+
+  /** A QoS 1 message is acknowledged once its readings are on disk. */
+  async function ackWhenStored(stored: Promise<WalAppendResult>, accepted: readonly Reading[]): Promise<void> {
+    try {
+      deadLetterUnstorable((await stored).rejected)
+    } catch (err) {
+      // No PUBACK: the publisher keeps the message and resends it after reconnecting [MQTT-4.4.0-1].
+      ingest.forget(accepted)
+      throw new WithholdAck(err instanceof Error ? err.message : String(err))
+    }
+  }
+
+  // Not async: a QoS 0 message (and one with nothing accepted) is done when this returns, without a promise.
+  const handler: MessageHandler = (message) => {
     // Refused before ingest sees it, so the resend is not taken for a duplicate of a reading never stored.
     if (message.qos > 0 && wal.full) throw new WithholdAck('write-ahead log full')
     let accepted: readonly Reading[]
@@ -347,16 +378,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // Live state and dashboards never wait for the disk.
     onAccepted(batch)
     if (message.qos === 0) {
-      stored.then(({ rejected }) => deadLetterUnstorable(rejected), (err: unknown) => refusedQos0(accepted, err))
+      watchQos0(stored, accepted.length)
       return
     }
-    try {
-      deadLetterUnstorable((await stored).rejected)
-    } catch (err) {
-      // No PUBACK: the publisher keeps the message and resends it after reconnecting [MQTT-4.4.0-1].
-      ingest.forget(accepted)
-      throw new WithholdAck(err instanceof Error ? err.message : String(err))
-    }
+    return ackWhenStored(stored, accepted)
   }
 
   // At the bound the engine stops acknowledging: QoS >= 1 publishers are disconnected and new connections

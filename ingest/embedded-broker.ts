@@ -141,6 +141,10 @@ function closeServer(server: NetServer | HttpServer): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()))
 }
 
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err))
+}
+
 function toBuffer(payload: string | Buffer): Buffer {
   return typeof payload === 'string' ? Buffer.from(payload) : payload
 }
@@ -198,38 +202,54 @@ export function createEmbeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBr
       )
   }
 
-  async function admitPublish(client: Client | null, packet: PublishPacket): Promise<Error | null> {
-    if (client !== null && oversized.has(client.conn)) return new Error('packet above the size limit')
+  /**
+   * Decides a client PUBLISH for aedes' `authorizePublish`: `done(null)` acknowledges and routes it, `done(err)`
+   * closes the connection. Without an authorization hook and with handlers that finish at once (QoS 0), `done` is
+   * called before this returns, without a promise per message.
+   */
+  function admitPublish(client: Client | null, packet: PublishPacket, done: (err: Error | null) => void): void {
+    if (client !== null && oversized.has(client.conn)) return done(new Error('packet above the size limit'))
     // $SYS/ is the broker's own namespace (aedes' default check, kept because this hook replaces it)
-    if (packet.topic.startsWith('$SYS/')) return new Error('$SYS/ topic is reserved')
+    if (packet.topic.startsWith('$SYS/')) return done(new Error('$SYS/ topic is reserved'))
     const message: BrokerMessage = { topic: packet.topic, payload: toBuffer(packet.payload), qos: packet.qos }
     const hook = options.authorizePublish
-    if (hook !== undefined) {
-      let ok: boolean
-      try {
-        ok = await hook(client === null ? null : clientView(client), message)
-      } catch (err) {
-        log.error({ err, topic: packet.topic }, 'authorizePublish hook failed')
-        ok = false
-      }
-      // [MQTT-3.3.5-2] no negative acknowledgement in 3.1.1: close the connection
-      if (!ok) return new Error(`not authorized to publish on ${packet.topic}`)
-    }
+    if (hook === undefined) return deliver(client, message, done)
+    Promise.resolve()
+      .then(() => hook(client === null ? null : clientView(client), message))
+      .then(
+        (ok) => ok,
+        (err: unknown) => {
+          log.error({ err, topic: packet.topic }, 'authorizePublish hook failed')
+          return false
+        },
+      )
+      .then((ok) => {
+        // [MQTT-3.3.5-2] no negative acknowledgement in 3.1.1: close the connection
+        if (!ok) done(new Error(`not authorized to publish on ${packet.topic}`))
+        else deliver(client, message, done)
+      })
+  }
+
+  /** Runs the engine handlers of an admitted message, then `done`: with the WithholdAck when one withholds the PUBACK. */
+  function deliver(client: Client | null, message: BrokerMessage, done: (err: Error | null) => void): void {
     if (client !== null) {
       stats.messagesIn++
-      if (packet.qos > 0) qosPublishers.add(client)
+      if (message.qos > 0) qosPublishers.add(client)
     }
-    const handlers = table.matching(packet.topic)
-    if (handlers.length > 0) {
-      try {
-        await table.run(handlers, message, (err) => log.error({ err, topic: packet.topic, clientId: client?.id }, 'message handler failed'))
-      } catch (err) {
-        // WithholdAck: no PUBACK; aedes closes the connection and the client resends after reconnecting
-        if (isWithholdAck(err)) return err
-        throw err
-      }
+    const handlers = table.matching(message.topic)
+    if (handlers.length === 0) return done(null)
+    let ran: Promise<void> | undefined
+    try {
+      ran = table.run(handlers, message, (err) => log.error({ err, topic: message.topic, clientId: client?.id }, 'message handler failed'))
+    } catch (err) {
+      // WithholdAck: no PUBACK; aedes closes the connection and the client resends after reconnecting
+      return done(asError(err))
     }
-    return null
+    if (ran === undefined) return done(null)
+    ran.then(
+      () => done(null),
+      (err: unknown) => done(asError(err)),
+    )
   }
 
   function accept(conn: Duplex, remoteAddress: string | undefined, req?: IncomingMessage): void {
@@ -260,7 +280,7 @@ export function createEmbeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBr
     const broker = await Aedes.createBroker({
       authenticate,
       authorizePublish(client, packet, callback) {
-        admitPublish(client, packet).then(callback, (err: Error) => callback(err))
+        admitPublish(client, packet, callback)
       },
       authorizeSubscribe(client, subscription, callback) {
         const hook = options.authorizeSubscribe

@@ -53,8 +53,16 @@ export interface HandlerTable {
   /**
    * Runs `handlers` concurrently on `message` and settles when all have settled. A throw or rejection goes to
    * `onError`, so one failing handler neither blocks nor hides the others; it rejects only with a WithholdAck.
+   * When a lone handler returns without a promise, so does `run` (a WithholdAck is then thrown): a QoS 0 message
+   * needs no promise of its own.
    */
-  run(handlers: readonly MessageHandler[], message: BrokerMessage, onError: (err: unknown) => void): Promise<void>
+  run(handlers: readonly MessageHandler[], message: BrokerMessage, onError: (err: unknown) => void): Promise<void> | undefined
+}
+
+/** A withheld acknowledgement is the broker's business, not an error to log: it goes on to the broker. */
+function handlerFailed(err: unknown, onError: (err: unknown) => void): void {
+  if (isWithholdAck(err)) throw err
+  onError(err)
 }
 
 /** Creates an empty handler table. */
@@ -62,14 +70,15 @@ export function createHandlerTable(): HandlerTable {
   const entries: { filter: string; handler: MessageHandler }[] = []
   const filters: string[] = []
 
-  async function runOne(handler: MessageHandler, message: BrokerMessage, onError: (err: unknown) => void): Promise<void> {
+  function runOne(handler: MessageHandler, message: BrokerMessage, onError: (err: unknown) => void): Promise<void> | undefined {
+    let result: Promise<void> | void
     try {
-      await handler(message)
+      result = handler(message)
     } catch (err) {
-      // A withheld acknowledgement is the broker's business, not an error to log.
-      if (isWithholdAck(err)) throw err
-      onError(err)
+      handlerFailed(err, onError)
+      return undefined
     }
+    return result === undefined ? undefined : result.then(undefined, (err: unknown) => handlerFailed(err, onError))
   }
 
   return {
@@ -85,9 +94,27 @@ export function createHandlerTable(): HandlerTable {
       for (const entry of entries) if (topicMatches(entry.filter, topic)) found.push(entry.handler)
       return found
     },
-    async run(handlers, message, onError) {
+    run(handlers, message, onError) {
       if (handlers.length === 1) return runOne(handlers[0] as MessageHandler, message, onError)
-      await Promise.all(handlers.map((handler) => runOne(handler, message, onError)))
+      if (handlers.length === 0) return undefined
+      // Every handler runs even when one withholds the acknowledgement; the withhold is then the result.
+      let withheld: unknown
+      const runs: Promise<void>[] = []
+      for (const handler of handlers) {
+        try {
+          const ran = runOne(handler, message, onError)
+          if (ran !== undefined) runs.push(ran)
+        } catch (err) {
+          withheld ??= err
+        }
+      }
+      if (runs.length === 0) {
+        if (withheld !== undefined) throw withheld
+        return undefined
+      }
+      return Promise.all(runs).then(() => {
+        if (withheld !== undefined) throw withheld
+      })
     },
   }
 }
