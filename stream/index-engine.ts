@@ -31,7 +31,7 @@ import {
 import { indexSchedule, slicedByTurn, type IndexTick } from './index-scheduler.js'
 import { indexTopology, type IndexTopology } from './index-topology.js'
 import { createSensorHistory, type SensorRecord } from './sensor-history.js'
-import { advanceZoneAlert, INITIAL_ZONE_ALERT, resolveZoneAlert, settleZoneAlert, type ZoneAlertState, type ZoneEvaluation } from './zone-alert.js'
+import { advanceZoneAlert, INITIAL_ZONE_ALERT, resolveZoneAlert, settleZoneAlert, zoneAlertDue, type ZoneAlertState, type ZoneEvaluation } from './zone-alert.js'
 
 const MINUTE = 60_000
 const HOUR = 3_600_000
@@ -185,8 +185,27 @@ function freshUntilOf(sensor: Sensor, lastReceivedAt: number): number {
 /** Keys a refresh recomputes in one event-loop turn; the rest follow in later turns. */
 const REFRESH_KEYS_PER_TURN = 16
 
-const segmentKey = (id: string) => `segment:${id}`
-const districtKey = (id: string) => `district:${id}`
+/** Bounds a key cache for registries reloaded with ever new ids; a cleared cache only builds its keys again. */
+const KEY_CACHE_MAX = 1 << 17
+
+/** Keys by id, each built once: every reading names its segments and district, and a string per call is garbage. */
+function keyOf(cache: Map<string, string>, prefix: string, id: string): string {
+  let key = cache.get(id)
+  if (key === undefined) {
+    if (cache.size >= KEY_CACHE_MAX) cache.clear()
+    key = prefix + id
+    cache.set(id, key)
+  }
+  return key
+}
+/** Appends `id` unless present: a reading touches a few segments, so a scan beats a Set made per call. */
+function addOnce(list: string[], id: string): void {
+  if (!list.includes(id)) list.push(id)
+}
+const segmentKeys = new Map<string, string>()
+const districtKeys = new Map<string, string>()
+const segmentKey = (id: string) => keyOf(segmentKeys, 'segment:', id)
+const districtKey = (id: string) => keyOf(districtKeys, 'district:', id)
 
 /** Readings kept per sensor, by what the indices read of it. */
 function retentionOf(topology: () => IndexTopology, sensor: Sensor): number {
@@ -640,7 +659,7 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
     else safely(tick.key, () => publish(tick.key, false))
   })
 
-  function apply(reading: Reading, topo: IndexTopology, touched: Set<string>, touchedZones: Set<string>): void {
+  function apply(reading: Reading, topo: IndexTopology, touched: string[], touchedZones: string[]): void {
     const sensor = options.registry().sensor(reading.sensor)
     if (sensor === undefined || topo.role(sensor.id) === undefined || !Number.isFinite(reading.ts)) {
       stats.ignored++
@@ -650,7 +669,7 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
     for (const id of segments) {
       const zone = zones.get(id)
       // Evaluations due before this reading's event time read the zone as it was before it.
-      if (zone?.eventTime !== undefined && reading.ts > zone.eventTime) {
+      if (zone?.eventTime !== undefined && reading.ts > zone.eventTime && zoneAlertDue(zone.alert, zone.eventTime, reading.ts)) {
         setAlert(id, zone, advanceZoneAlert(zone.alert, zone.eventTime, reading.ts, evaluator(id), (step) => setAlert(id, zone, step)))
       }
     }
@@ -670,43 +689,61 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
       for (const p of CLEAR_PARAMETERS) stationWindow(sensor, rec, p, rec.latestTs)
     }
     for (const id of segments) {
-      touched.add(id)
+      addOnce(touched, id)
       if (options.registry().segment(id)?.type !== 'drainage') continue
       const zone = zoneRuntime(id)
       zone.eventTime = zone.eventTime === undefined ? reading.ts : Math.max(zone.eventTime, reading.ts)
-      touchedZones.add(id)
+      addOnce(touchedZones, id)
     }
   }
+
+  /**
+   * What one `update` touched, in first-touched order, kept between calls so a reading costs no new collections. A
+   * call made while another runs (nothing does so today: what `update` emits never feeds readings back) gets its own.
+   */
+  const scratch = { touched: [] as string[], zones: [] as string[], districts: [] as string[] }
+  let updating = false
 
   return {
     update(readings) {
       const topo = topology()
-      const touched = new Set<string>()
-      const touchedZones = new Set<string>()
-      for (const reading of readings) {
-        // As `safely`, without a closure per reading.
-        try {
-          apply(reading, topo, touched, touchedZones)
-        } catch (err) {
-          stats.errors++
-          log.error({ err, what: reading.sensor }, 'index computation failed')
+      const nested = updating
+      const touched = nested ? [] : scratch.touched
+      const touchedZones = nested ? [] : scratch.zones
+      const districts = nested ? [] : scratch.districts
+      updating = true
+      try {
+        for (const reading of readings) {
+          // As `safely`, without a closure per reading.
+          try {
+            apply(reading, topo, touched, touchedZones)
+          } catch (err) {
+            stats.errors++
+            log.error({ err, what: reading.sensor }, 'index computation failed')
+          }
+        }
+        for (const id of touchedZones) {
+          const zone = zones.get(id)
+          if (zone?.eventTime !== undefined) setAlert(id, zone, settleZoneAlert(zone.alert, zone.eventTime))
+        }
+        const eventTime = history.eventTime
+        if (eventTime !== undefined && (lastSweepAt === undefined || eventTime - lastSweepAt >= SWEEP_EVENT_MS)) safely('sweep', sweep)
+        for (const id of touched) {
+          pending.add(segmentKey(id))
+          const district = options.registry().segment(id)?.district
+          if (district !== undefined) addOnce(districts, district)
+        }
+        for (const d of districts) pending.add(districtKey(d))
+        for (const id of touched) dirty.next(segmentKey(id))
+        for (const d of districts) dirty.next(districtKey(d))
+      } finally {
+        if (!nested) {
+          updating = false
+          touched.length = 0
+          touchedZones.length = 0
+          districts.length = 0
         }
       }
-      for (const id of touchedZones) {
-        const zone = zones.get(id)
-        if (zone?.eventTime !== undefined) setAlert(id, zone, settleZoneAlert(zone.alert, zone.eventTime))
-      }
-      const eventTime = history.eventTime
-      if (eventTime !== undefined && (lastSweepAt === undefined || eventTime - lastSweepAt >= SWEEP_EVENT_MS)) safely('sweep', sweep)
-      const districts = new Set<string>()
-      for (const id of touched) {
-        pending.add(segmentKey(id))
-        const district = options.registry().segment(id)?.district
-        if (district !== undefined) districts.add(district)
-      }
-      for (const d of districts) pending.add(districtKey(d))
-      for (const id of touched) dirty.next(segmentKey(id))
-      for (const d of districts) dirty.next(districtKey(d))
     },
     current() {
       const topo = topology()

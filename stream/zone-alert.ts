@@ -64,6 +64,19 @@ export function resolveZoneAlert(state: ZoneAlertState, evaluate: EvaluateZone):
   return evaluateAt(state.before, state.at, evaluate(state.at))
 }
 
+/** The first boundary not evaluated yet for a zone whose data reaches `zoneTime`. */
+function firstBoundary(state: ZoneAlertState, zoneTime: number): number {
+  return state.at === undefined ? Math.ceil(zoneTime / ACTIVE_CADENCE_MS) * ACTIVE_CADENCE_MS : (Math.floor(state.at / state.cadenceMs) + 1) * state.cadenceMs
+}
+
+/**
+ * Whether `advanceZoneAlert` would do anything: resolve a pending evaluation or run one at a boundary before `until`.
+ * Most readings cross no boundary, and the caller can then skip making the evaluator.
+ */
+export function zoneAlertDue(state: ZoneAlertState, zoneTime: number, until: number): boolean {
+  return (state.pending && state.at !== undefined) || firstBoundary(state, zoneTime) < until
+}
+
 /**
  * Runs the evaluations due at every boundary in `[zoneTime, until)` that has not run, with the zone as it is
  * now (its data as of `zoneTime`): call it before applying a reading with `ts = until > zoneTime`.
@@ -72,7 +85,7 @@ export function resolveZoneAlert(state: ZoneAlertState, evaluate: EvaluateZone):
 export function advanceZoneAlert(state: ZoneAlertState, zoneTime: number, until: number, evaluate: EvaluateZone, onEvaluated?: (state: ZoneAlertState) => void): ZoneAlertState {
   let s = resolveZoneAlert(state, evaluate)
   if (s !== state) onEvaluated?.(s)
-  let b = s.at === undefined ? Math.ceil(zoneTime / ACTIVE_CADENCE_MS) * ACTIVE_CADENCE_MS : (Math.floor(s.at / s.cadenceMs) + 1) * s.cadenceMs
+  let b = firstBoundary(s, zoneTime)
   // A long gap is not replayed minute by minute: the last MAX_CATCH_UP_MS decide (enough for every step down).
   if (until - b > MAX_CATCH_UP_MS) b = Math.ceil((until - MAX_CATCH_UP_MS) / ACTIVE_CADENCE_MS) * ACTIVE_CADENCE_MS
   while (b < until) {

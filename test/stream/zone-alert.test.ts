@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ACTIVE_CADENCE_MS, advanceZoneAlert, CALM_CADENCE_MS, INITIAL_ZONE_ALERT, MAX_CATCH_UP_MS, resolveZoneAlert, settleZoneAlert, smoothCadenceMs, type ZoneEvaluation } from '../../stream/zone-alert.js'
+import { ACTIVE_CADENCE_MS, advanceZoneAlert, CALM_CADENCE_MS, INITIAL_ZONE_ALERT, MAX_CATCH_UP_MS, resolveZoneAlert, settleZoneAlert, smoothCadenceMs, zoneAlertDue, type ZoneEvaluation } from '../../stream/zone-alert.js'
 import { HOUR, MIN, T0 } from './indices/fixtures.js'
 
 const dry = (value: number | null): ZoneEvaluation => ({ value, rainPressure: 0, raining: false })
@@ -53,6 +53,36 @@ describe('zone alert evaluations in event time', () => {
     })
     expect(seen).toEqual([])
     expect(settleZoneAlert(s, T0 + MIN)).toMatchObject({ at: T0 + MIN, pending: true })
+  })
+
+  it('says whether an advance has work, exactly: none means the state comes back untouched and nothing is evaluated', () => {
+    // States met along a zone's life: none yet, open, resolved calm and active, each advanced over many spans.
+    const states = [INITIAL_ZONE_ALERT, settleZoneAlert(INITIAL_ZONE_ALERT, T0)]
+    states.push(resolveZoneAlert(states[1]!, () => dry(95)), resolveZoneAlert(states[1]!, () => wet(50)))
+    let due = 0
+    let idle = 0
+    for (const state of states) {
+      for (const from of [T0, T0 + 20_000, T0 + MIN, T0 + 4 * MIN + 59_999]) {
+        for (const span of [1, 30_000, MIN - 1, MIN, MIN + 1, 5 * MIN, 5 * MIN + 1, 2 * HOUR]) {
+          const until = from + span
+          let evaluated = 0
+          const after = advanceZoneAlert(state, from, until, () => {
+            evaluated++
+            return wet(50)
+          })
+          if (zoneAlertDue(state, from, until)) {
+            due++
+            expect(evaluated, `${from - T0} +${span}`).toBeGreaterThan(0)
+          } else {
+            idle++
+            expect(after, `${from - T0} +${span}`).toBe(state)
+            expect(evaluated).toBe(0)
+          }
+        }
+      }
+    }
+    expect(due).toBeGreaterThan(0)
+    expect(idle).toBeGreaterThan(0)
   })
 
   it('catches up at most MAX_CATCH_UP_MS of evaluations after a long gap', () => {
