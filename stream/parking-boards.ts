@@ -286,17 +286,18 @@ export function createParkingBoards(options: ParkingBoardsOptions): ParkingBoard
       if (closed) return
       const reg = options.registry()
       const changed = reconcile(reg)
-      const dirty = new Set<string>()
+      // Made only when a lot moved: most readings are of other kinds, and a flush of nothing publishes nothing.
+      let dirty: Set<string> | undefined
       for (const reading of readings) {
         if (reading.kind !== 'parking') continue
         try {
-          if (apply(reg, reading)) dirty.add(reading.sensor)
+          if (apply(reg, reading)) (dirty ??= new Set<string>()).add(reading.sensor)
         } catch (err) {
           // One reading's failure never stalls the others.
           log.error({ err, sensor: reading.sensor }, 'parking reading failed')
         }
       }
-      flush(reg, dirty, changed)
+      if (dirty !== undefined || changed) flush(reg, dirty ?? [], changed)
     },
 
     refresh() {
