@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createHandlerTable, isValidTopicFilter, isValidTopicName, topicMatches } from '../../ingest/topic-match.js'
-import type { BrokerMessage } from '../../ports.js'
+import { WithholdAck, type BrokerMessage } from '../../ports.js'
 
 describe('topicMatches', () => {
   it.each([
@@ -103,5 +103,44 @@ describe('createHandlerTable', () => {
     await table.run(table.matching(message.topic), message, (err) => errors.push(err))
     expect(seen).toEqual([message.topic])
     expect(errors.map((e) => (e as Error).message).sort()).toEqual(['async', 'sync'])
+  })
+
+  it('finishes without a promise when a lone handler does, and hands a withheld acknowledgement on, thrown or rejected', async () => {
+    const errors: unknown[] = []
+    const onError = (err: unknown): void => {
+      errors.push(err)
+    }
+    const sync = createHandlerTable()
+    let ran = 0
+    sync.add('city/#', () => {
+      ran++
+    })
+    expect(sync.run(sync.matching(message.topic), message, onError)).toBeUndefined()
+    expect(ran).toBe(1)
+
+    const failing = createHandlerTable()
+    failing.add('city/#', () => {
+      throw new Error('sync')
+    })
+    expect(failing.run(failing.matching(message.topic), message, onError)).toBeUndefined()
+    expect(errors.map((e) => (e as Error).message)).toEqual(['sync'])
+
+    const thrown = createHandlerTable()
+    thrown.add('city/#', () => {
+      throw new WithholdAck('full')
+    })
+    expect(() => thrown.run(thrown.matching(message.topic), message, onError)).toThrow(WithholdAck)
+
+    const rejected = createHandlerTable()
+    rejected.add('city/#', async () => {
+      throw new WithholdAck('full')
+    })
+    rejected.add('city/#', () => {
+      ran++
+    })
+    await expect(rejected.run(rejected.matching(message.topic), message, onError)).rejects.toBeInstanceOf(WithholdAck)
+    // the other handler ran all the same, and a withheld acknowledgement is not an error
+    expect(ran).toBe(2)
+    expect(errors).toHaveLength(1)
   })
 })
