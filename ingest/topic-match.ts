@@ -9,16 +9,39 @@ const MAX_TOPIC_BYTES = 65_535
  * a filter starting with a wildcard never matches a topic starting with `$` [MQTT-4.7.2-1].
  */
 export function topicMatches(filter: string, topic: string): boolean {
-  if (topic.charCodeAt(0) === 36 && (filter.charCodeAt(0) === 43 || filter.charCodeAt(0) === 35)) return false
-  const f = filter.split('/')
-  const t = topic.split('/')
-  for (let i = 0; i < f.length; i++) {
-    const level = f[i]
-    if (level === '#') return true
-    if (i >= t.length) return false
-    if (level !== '+' && level !== t[i]) return false
+  if (topic.charCodeAt(0) === DOLLAR && (filter.charCodeAt(0) === PLUS || filter.charCodeAt(0) === HASH)) return false
+  // Level by level, by position: every message is matched against the engine's filters, so no arrays of levels.
+  let fi = 0
+  let ti = 0
+  for (;;) {
+    const fEnd = levelEnd(filter, fi)
+    const one = fEnd - fi === 1
+    if (one && filter.charCodeAt(fi) === HASH) return true
+    // The topic has no level here.
+    if (ti > topic.length) return false
+    const tEnd = levelEnd(topic, ti)
+    if (!(one && filter.charCodeAt(fi) === PLUS) && !sameLevel(filter, fi, fEnd, topic, ti, tEnd)) return false
+    fi = fEnd + 1
+    ti = tEnd + 1
+    // Past the filter's last level: a match when the topic ends here too.
+    if (fi > filter.length) return ti > topic.length
   }
-  return f.length === t.length
+}
+
+const DOLLAR = 36
+const PLUS = 43
+const HASH = 35
+
+/** Where the level starting at `from` ends: the next '/' or the end. */
+function levelEnd(s: string, from: number): number {
+  const slash = s.indexOf('/', from)
+  return slash < 0 ? s.length : slash
+}
+
+function sameLevel(a: string, aFrom: number, aEnd: number, b: string, bFrom: number, bEnd: number): boolean {
+  if (aEnd - aFrom !== bEnd - bFrom) return false
+  for (let i = 0; i < aEnd - aFrom; i++) if (a.charCodeAt(aFrom + i) !== b.charCodeAt(bFrom + i)) return false
+  return true
 }
 
 function utf8Ok(value: string): boolean {

@@ -35,6 +35,43 @@ describe('topicMatches', () => {
   ])('%s against %s is %s', (filter, topic, expected) => {
     expect(topicMatches(filter, topic)).toBe(expected)
   })
+
+  it('agrees with matching level arrays, over every short filter and topic', () => {
+    // The rule as first written: split both on '/', then level by level.
+    const reference = (filter: string, topic: string): boolean => {
+      if (topic.startsWith('$') && (filter.startsWith('+') || filter.startsWith('#'))) return false
+      const f = filter.split('/')
+      const t = topic.split('/')
+      for (let i = 0; i < f.length; i++) {
+        if (f[i] === '#') return true
+        if (i >= t.length) return false
+        if (f[i] !== '+' && f[i] !== t[i]) return false
+      }
+      return f.length === t.length
+    }
+    const sequences = (pieces: string[], max: number): string[] => {
+      const out: string[] = []
+      const grow = (levels: string[]): void => {
+        if (levels.length > 0) out.push(levels.join('/'))
+        if (levels.length < max) for (const p of pieces) grow([...levels, p])
+      }
+      grow([])
+      return out
+    }
+    const filters = sequences(['a', 'ab', '', '+', '#', '$S'], 3).filter(isValidTopicFilter)
+    const topics = sequences(['a', 'ab', 'b', '', '$S'], 4).filter(isValidTopicName)
+    let matched = 0
+    for (const filter of filters) {
+      for (const topic of topics) {
+        const expected = reference(filter, topic)
+        expect(topicMatches(filter, topic), `${filter} against ${topic}`).toBe(expected)
+        if (expected) matched++
+      }
+    }
+    // Both outcomes are well represented.
+    expect(matched).toBeGreaterThan(1000)
+    expect(filters.length * topics.length - matched).toBeGreaterThan(1000)
+  })
 })
 
 describe('isValidTopicFilter', () => {
