@@ -419,12 +419,13 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
   }
 
   function entryOf<S>(rt: AnyRuntime, subject: string, place: { district: string; segment: string | null }, init: () => S): Entry<S> {
-    const subjects = entriesOf(rt)
-    let e = subjects.get(subject) as Entry<S> | undefined
-    if (e === undefined) {
-      e = { district: place.district, segment: place.segment, at: -Infinity, level: 0, dataGap: false, emitted: undefined, s: init() }
-      subjects.set(subject, e as Entry<unknown>)
-    }
+    return (entriesOf(rt).get(subject) as Entry<S> | undefined) ?? addEntry(rt, subject, place, init())
+  }
+
+  /** Stores a new subject with state `s`. */
+  function addEntry<S>(rt: AnyRuntime, subject: string, place: { district: string; segment: string | null }, s: S): Entry<S> {
+    const e: Entry<S> = { district: place.district, segment: place.segment, at: -Infinity, level: 0, dataGap: false, emitted: undefined, s }
+    entriesOf(rt).set(subject, e as Entry<unknown>)
     return e
   }
 
@@ -512,8 +513,9 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     return r.quality === 'good' || (!goodOnly && r.quality === 'suspect')
   }
 
-  // Messages are built only when noteLevel says the report is news: most readings change nothing. Subjects every
-  // reading touches are looked up before entryOf, so no init closure is made per reading.
+  // Messages are built only when noteLevel says the report is news: most readings change nothing. New subjects are
+  // stored with addEntry, not entryOf: an init closure here would capture the reading, and every call would then
+  // allocate a context for it, closure made or not.
   function onReading(out: Condition[], sr: SensorRule, sensor: Sensor, r: Reading): void {
     const rt = sr.rt
     const rule = rt.rule
@@ -538,7 +540,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
           stepHysteresisInPlace(scratchH, value, r.ts, levels, rule.direction, rule.forMs)
           // A new subject at level 0 with no timer would report nothing and be dropped at once: keep none.
           if (scratchH.level === 0 && noTimers(scratchH)) return
-          e = entryOf<ThresholdSubject>(rt, id, sensor, () => ({ h: { level: scratchH.level, since: [...scratchH.since] }, lastTs: r.ts }))
+          e = addEntry<ThresholdSubject>(rt, id, sensor, { h: { level: scratchH.level, since: [...scratchH.since] }, lastTs: r.ts })
         } else stepHysteresisInPlace(e.s.h, value, r.ts, levels, rule.direction, rule.forMs)
         e.s.lastTs = r.ts
         e.at = r.ts
@@ -624,7 +626,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
           outcome = advanceClosure(rule, scratchClosure, depth, r.ts, closureCm)
           // Open with nothing counted: a new subject would report nothing and be dropped at once, so keep none.
           if (!scratchClosure.closed && scratchClosure.run === 0) return
-          e = entryOf<ClosureSubject>(rt, id, sensor, () => ({ ...scratchClosure, lastTs: r.ts }))
+          e = addEntry<ClosureSubject>(rt, id, sensor, { ...scratchClosure, lastTs: r.ts })
         } else outcome = advanceClosure(rule, e.s, depth, r.ts, closureCm)
         e.s.lastTs = r.ts
         e.at = r.ts
