@@ -416,7 +416,8 @@ function priorRun(entries: FaultEntries, unknown: number): number {
  * One reading through the fault rule, on a state the caller owns, in place (entries stay sorted by ts): raised after
  * `consecutiveBad` bad readings in a row or a bad share at or above `badShare.share` over its window; cleared after
  * `resetGood` non-bad readings in a row with the share back below. A reading with the ts of a remembered entry
- * replaces its newest reading (a spike re-flag). Returns what the report is made of.
+ * replaces its newest reading (a spike re-flag). Returns what the report is made of: written into `tally` when given
+ * (the engine reuses one rather than allocate one per reading), else a new object.
  *
  * With `bucketMs` > 0 (the engine passes max(1 s, the sensor's registry interval / 10)), a reading later than the
  * newest entry and in its bucket (`Math.floor(ts / bucketMs)` equal) is folded into it: the entry takes its ts and
@@ -433,6 +434,7 @@ export function advanceFault(
   state: MutableFaultState,
   reading: { ts: number; quality: Quality; qualityReason: string },
   bucketMs = 0,
+  tally?: FaultTally,
 ): FaultTally {
   const bad = reading.quality === 'bad' || (rule.countSuspect && reading.quality === 'suspect')
   const keep = Math.max(rule.consecutiveBad, rule.resetGood)
@@ -514,7 +516,13 @@ export function advanceFault(
   const faulty = runBad >= rule.consecutiveBad || shareHigh
   const level: AlertLevel = state.level > 0 ? (runGood >= rule.resetGood && !shareHigh ? 0 : rule.level) : faulty ? rule.level : 0
   state.level = level
-  return { level, runBad, runGood, share, inWindow }
+  if (tally === undefined) return { level, runBad, runGood, share, inWindow }
+  tally.level = level
+  tally.runBad = runBad
+  tally.runGood = runGood
+  tally.share = share
+  tally.inWindow = inWindow
+  return tally
 }
 
 /** The report of a sensor's fault state after advanceFault; built apart so the engine formats it only when it is news. */

@@ -19,7 +19,7 @@ import {
   type ReadingRule,
 } from './compile-rules.js'
 import { compositeReport, type CompositeMember } from './evaluate-composite.js'
-import { advanceFault, faultReport } from './evaluate-fault.js'
+import { advanceFault, faultReport, type FaultTally } from './evaluate-fault.js'
 import { freshHysteresis, noTimers, resolveLevels, stepHysteresisInPlace, type MutableHysteresisState, type ResolvedLevel } from './evaluate-hysteresis.js'
 import { advanceIndexRule, DEFAULT_TARGET_CLASS, initialIndexState, restoredIndexState, type IndexInput, type IndexRuleState, type RainView } from './evaluate-index.js'
 import {
@@ -308,6 +308,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
   // Where a new subject is stepped first, so that one with nothing to keep is never stored.
   const scratchH = freshHysteresis()
   const scratchClosure: ClosureState = { closed: false, run: 0, lowSince: null }
+  const scratchTally: FaultTally = { level: 0, runBad: 0, runGood: 0, share: 0, inWindow: 0 }
 
   /** The plan of a sensor of `registry`; a registry reload drops every plan. */
   function planOf(registry: RegistryIndex, sensor: Sensor): SensorPlan {
@@ -601,7 +602,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
           return
         }
         const state = t.state(row)
-        const tally = advanceFault(rule, state, r, bucketMs(sensor.intervalS))
+        const tally = advanceFault(rule, state, r, bucketMs(sensor.intervalS), scratchTally)
         t.lastTs[row] = Math.max(t.lastTs[row] as number, r.ts)
         t.at[row] = Math.max(t.at[row] as number, r.ts)
         const e = t.entry(row)

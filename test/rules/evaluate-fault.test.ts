@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { Quality } from '../../domain.js'
 import type { CompiledSensorFault } from '../../rules/compile-rules.js'
-import { advanceFault, FaultColumns, FaultLog, faultReport, type MutableFaultState } from '../../rules/evaluate-fault.js'
+import { advanceFault, FaultColumns, FaultLog, faultReport, type FaultTally, type MutableFaultState } from '../../rules/evaluate-fault.js'
 
 interface Step {
   ts: number
@@ -76,6 +76,26 @@ describe('the fault rule on its compact log', () => {
         }
       }),
       { numRuns: 300 },
+    )
+  })
+
+  it('writes into a tally it is given what it would return as a new one', () => {
+    fc.assert(
+      fc.property(steps, (xs) => {
+        const r = rule()
+        const own: MutableFaultState = { level: 0, entries: new FaultLog() }
+        const reused: MutableFaultState = { level: 0, entries: new FaultLog() }
+        const tally: FaultTally = { level: 0, runBad: 0, runGood: 0, share: 0, inWindow: 0 }
+        let ts = 1_000_000
+        for (const x of xs) {
+          ts = Math.max(0, ts + x.dt)
+          const step = { ts, quality: x.quality, qualityReason: x.quality }
+          const fresh = advanceFault(r, own, step)
+          expect(advanceFault(r, reused, step, 0, tally)).toBe(tally)
+          expect(tally).toEqual(fresh)
+        }
+      }),
+      { numRuns: 100 },
     )
   })
 
