@@ -1,6 +1,6 @@
 import type { Reading } from '../domain.js'
 import { crc32 } from './crc32.js'
-import { LineEncodingError, encodeReading } from './influx-line.js'
+import { LineEncodingError, writeReading, type LineSink } from './influx-line.js'
 
 /**
  * A log record is one `append` call: a 40-byte header and the readings' line-protocol lines, each ending in `\n`,
@@ -91,9 +91,9 @@ const NO_REJECTIONS: readonly RejectedReading[] = Object.freeze([])
 
 /**
  * A growable buffer of whole records: the group a commit writes with one `write` and one `fdatasync`.
- * Encoding happens here, once per reading, straight into the buffer.
+ * Encoding happens here, once per reading, straight into the buffer (no string per line).
  */
-export class WalRecordBuffer {
+export class WalRecordBuffer implements LineSink {
   /** The bytes; valid in `[0, length)`. */
   buf: Buffer
   /** Bytes of whole records. */
@@ -123,18 +123,17 @@ export class WalRecordBuffer {
     let rejected: RejectedReading[] | undefined
     for (let i = 0; i < readings.length; i++) {
       const reading = readings[i] as Reading
-      let line: string
+      let end: number
       try {
-        line = encodeReading(reading)
+        end = writeReading(reading, this, off)
       } catch (err) {
         if (!(err instanceof LineEncodingError)) throw err
         ;(rejected ??= []).push({ reading, reason: err.message })
         continue
       }
-      // UTF-8 needs at most 3 bytes per UTF-16 code unit.
-      if (this.buf.length - off < line.length * 3 + 1) this.reserve(off, line.length * 3 + 1)
-      off += this.buf.write(line, off)
-      this.buf[off++] = 0x0a
+      this.reserve(end, 1)
+      this.buf[end] = 0x0a
+      off = end + 1
       count++
       const ts = reading.ts
       if (ts < minTs) minTs = ts
@@ -194,7 +193,7 @@ export class WalRecordBuffer {
   }
 
   /** Makes room for `extra` bytes after `used`, keeping `[0, used)`. */
-  private reserve(used: number, extra: number): void {
+  reserve(used: number, extra: number): void {
     if (this.buf.length - used >= extra) return
     let capacity = this.buf.length * 2
     while (capacity - used < extra) capacity *= 2
