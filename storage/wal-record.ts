@@ -89,6 +89,16 @@ export function findWalRecord(buf: Buffer, from: number, end = buf.length): numb
 
 const NO_REJECTIONS: readonly RejectedReading[] = Object.freeze([])
 
+/** What an append that refused none of `count` readings returns, for the usual counts: shared, so not allocated. */
+const ALL_ACCEPTED = Array.from({ length: 129 }, (_, count) => Object.freeze({ count, rejected: NO_REJECTIONS }))
+
+/**
+ * The least and greatest event time of the record being sealed, as header bytes 24 .. 40 hold them. Set where they
+ * are found rather than passed to `seal`: a double passed to a call is put on the heap as a number.
+ */
+const TS_RANGE = new DataView(new ArrayBuffer(16))
+const TS_RANGE_BYTES = new Uint8Array(TS_RANGE.buffer)
+
 /**
  * A growable buffer of whole records: the group a commit writes with one `write` and one `fdatasync`.
  * Encoding happens here, once per reading, straight into the buffer (no string per line).
@@ -139,8 +149,13 @@ export class WalRecordBuffer implements LineSink {
       if (ts < minTs) minTs = ts
       if (ts > maxTs) maxTs = ts
     }
-    if (count > 0) this.seal(start, off, count, appendedAt, minTs, maxTs)
-    return { count, rejected: rejected ?? NO_REJECTIONS }
+    if (count > 0) {
+      TS_RANGE.setFloat64(0, minTs, true)
+      TS_RANGE.setFloat64(8, maxTs, true)
+      this.seal(start, off, count, appendedAt)
+    }
+    if (rejected !== undefined) return { count, rejected }
+    return ALL_ACCEPTED[count] ?? { count, rejected: NO_REJECTIONS }
   }
 
   /** Appends pre-encoded lines (without their `\n`) as one record; for tests and tools. */
@@ -153,7 +168,9 @@ export class WalRecordBuffer implements LineSink {
       off += this.buf.write(line, off)
       this.buf[off++] = 0x0a
     }
-    this.seal(start, off, lines.length, appendedAt, minTs, maxTs)
+    TS_RANGE.setFloat64(0, minTs, true)
+    TS_RANGE.setFloat64(8, maxTs, true)
+    this.seal(start, off, lines.length, appendedAt)
   }
 
   /** Takes back the last record (`count` points), ending the buffer at `length` again. */
@@ -177,14 +194,14 @@ export class WalRecordBuffer implements LineSink {
     this.firstAppendedAt = Number.NaN
   }
 
-  private seal(start: number, end: number, count: number, appendedAt: number, minTs: number, maxTs: number): void {
+  /** Writes the header of the record `[start, end)`, its event-time range taken from TS_RANGE. */
+  private seal(start: number, end: number, count: number, appendedAt: number): void {
     const buf = this.buf
     buf.writeUInt32LE(WAL_RECORD_MAGIC, start)
     buf.writeUInt32LE(end - start - WAL_RECORD_HEADER_BYTES, start + 8)
     buf.writeUInt32LE(count, start + 12)
     buf.writeDoubleLE(appendedAt, start + 16)
-    buf.writeDoubleLE(minTs, start + 24)
-    buf.writeDoubleLE(maxTs, start + 32)
+    buf.set(TS_RANGE_BYTES, start + 24)
     buf.writeUInt32LE(crc32(buf, start + 8, end), start + 4)
     if (this.records === 0) this.firstAppendedAt = appendedAt
     this.length = end

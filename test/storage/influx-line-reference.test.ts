@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { KIND_FIELDS, type Quality, type Reading, type SensorKind, type TsSource } from '../../domain.js'
 import { LineEncodingError, encodeReading } from '../../storage/influx-line.js'
-import { WAL_RECORD_HEADER_BYTES, WalRecordBuffer } from '../../storage/wal-record.js'
+import { WAL_RECORD_HEADER_BYTES, WalRecordBuffer, readWalRecord } from '../../storage/wal-record.js'
 
 const KINDS = Object.keys(KIND_FIELDS) as SensorKind[]
 
@@ -115,7 +115,7 @@ describe('line encoding against a reference', () => {
     )
   })
 
-  it('frames the reference lines of the readings it accepts, and returns the others with their reasons', () => {
+  it('frames the reference lines of the readings it accepts, with their time range, and returns the others with their reasons', () => {
     fc.assert(
       fc.property(fc.array(fc.array(readingArb, { maxLength: 6 }), { maxLength: 5 }), fc.integer({ min: 1, max: 512 }), (batches, capacity) => {
         const records = new WalRecordBuffer(capacity)
@@ -128,6 +128,17 @@ describe('line encoding against a reference', () => {
           expect(rejected).toEqual(expected.flatMap(({ r, line }) => (typeof line === 'string' ? [{ reading: r, reason: line }] : [])))
           const payload = records.bytes().subarray(count > 0 ? before + WAL_RECORD_HEADER_BYTES : before)
           expect(payload).toEqual(Buffer.concat(lines))
+          if (count === 0) continue
+          const times = expected.flatMap(({ r, line }) => (typeof line === 'string' ? [] : [r.ts]))
+          expect(readWalRecord(records.bytes(), before)).toEqual({
+            kind: 'record',
+            payloadStart: before + WAL_RECORD_HEADER_BYTES,
+            end: records.length,
+            count,
+            appendedAt: 1,
+            minTs: times.reduce((a, b) => (b < a ? b : a), Number.POSITIVE_INFINITY),
+            maxTs: times.reduce((a, b) => (b > a ? b : a), Number.NEGATIVE_INFINITY),
+          })
         }
       }),
       { numRuns: 400 },
