@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import { asyncScheduler, Subject, type Observable, type SchedulerLike, type Subscription } from 'rxjs'
+import { asyncScheduler, Observable, Subject, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs'
 import type { Reading, Segment, Sensor } from '../domain.js'
 import type { Clock } from '../ports.js'
 import type { RegistryIndex } from '../registry/registry-index.js'
@@ -267,7 +267,21 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
 
   const updates = new Subject<IndexUpdate>()
   const zoneAlerts = new Subject<ZoneAlertChange>()
-  const dirty = new Subject<string>()
+  /**
+   * Keys whose inputs changed, into the schedule. Not a Subject: its `next` costs a closure and an iterator per
+   * call, and this one is called for a segment and a district on every reading; the schedule is its only subscriber.
+   */
+  let dirtySink: Subscriber<string> | undefined
+  const dirty$ = new Observable<string>((subscriber) => {
+    dirtySink = subscriber
+    return () => {
+      if (dirtySink === subscriber) dirtySink = undefined
+    }
+  })
+  const dirty = {
+    next: (key: string): void => dirtySink?.next(key),
+    complete: (): void => dirtySink?.complete(),
+  }
 
   function zoneRuntime(id: string): ZoneRuntime {
     let z = zones.get(id)
@@ -654,7 +668,7 @@ export function createIndexEngine(options: IndexEngineOptions): IndexEngine {
     for (const district of topo.districts) refreshKeys.next(districtKey(district))
   }
 
-  const subscription: Subscription = dirty.pipe(indexSchedule({ throttleMs: options.throttleMs ?? 1000, refreshMs: options.refreshMs ?? 10_000 }, scheduler)).subscribe((tick: IndexTick) => {
+  const subscription: Subscription = dirty$.pipe(indexSchedule({ throttleMs: options.throttleMs ?? 1000, refreshMs: options.refreshMs ?? 10_000 }, scheduler)).subscribe((tick: IndexTick) => {
     if (tick.type === 'refresh') refresh()
     else safely(tick.key, () => publish(tick.key, false))
   })
