@@ -5,7 +5,7 @@ import { Aedes, type AuthenticateError, type Client, type PublishPacket } from '
 import type { Logger } from 'pino'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import { isWithholdAck, type Broker, type BrokerMessage, type MessageHandler, type PublishOptions } from '../ports.js'
-import { createHandlerTable, isValidTopicName } from './topic-match.js'
+import { createHandlerTable, isValidTopicName, type HandlerErrorSink } from './topic-match.js'
 
 /** A connected MQTT client, as the auth hooks see it. */
 export interface BrokerClient {
@@ -230,6 +230,19 @@ export function createEmbeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBr
       })
   }
 
+  /** Per client, what logs its messages' handler failures: made once per connection, not per message. */
+  const failureSinks = new WeakMap<Client, HandlerErrorSink>()
+  const willFailed: HandlerErrorSink = (err, message) => log.error({ err, topic: message.topic }, 'message handler failed')
+  function handlerFailed(client: Client | null): HandlerErrorSink {
+    if (client === null) return willFailed
+    let sink = failureSinks.get(client)
+    if (sink === undefined) {
+      sink = (err, message) => log.error({ err, topic: message.topic, clientId: client.id }, 'message handler failed')
+      failureSinks.set(client, sink)
+    }
+    return sink
+  }
+
   /** Runs the engine handlers of an admitted message, then `done`: with the WithholdAck when one withholds the PUBACK. */
   function deliver(client: Client | null, message: BrokerMessage, done: (err: Error | null) => void): void {
     if (client !== null) {
@@ -240,7 +253,7 @@ export function createEmbeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBr
     if (handlers.length === 0) return done(null)
     let ran: Promise<void> | undefined
     try {
-      ran = table.run(handlers, message, (err) => log.error({ err, topic: message.topic, clientId: client?.id }, 'message handler failed'))
+      ran = table.run(handlers, message, handlerFailed(client))
     } catch (err) {
       // WithholdAck: no PUBACK; aedes closes the connection and the client resends after reconnecting
       return done(asError(err))

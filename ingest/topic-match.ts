@@ -65,43 +65,48 @@ export function isValidTopicName(topic: string): boolean {
   return utf8Ok(topic) && !topic.includes('+') && !topic.includes('#')
 }
 
+/** Where a handler's failure goes: given the message, so one sink serves every message. */
+export type HandlerErrorSink = (err: unknown, message: BrokerMessage) => void
+
 /** The engine's own subscriptions, local to an adapter: topic filters and their handlers. */
 export interface HandlerTable {
   /** Distinct filters, in subscription order. */
   readonly filters: readonly string[]
   has(filter: string): boolean
   add(filter: string, handler: MessageHandler): void
-  /** Handlers of every filter matching `topic`; a handler subscribed twice appears twice. */
-  matching(topic: string): MessageHandler[]
+  /** Handlers of every filter matching `topic`; a handler subscribed twice appears twice. Not to be modified. */
+  matching(topic: string): readonly MessageHandler[]
   /**
    * Runs `handlers` concurrently on `message` and settles when all have settled. A throw or rejection goes to
-   * `onError`, so one failing handler neither blocks nor hides the others; it rejects only with a WithholdAck.
+   * `onError` (with the message), so one failing handler neither blocks nor hides the others; it rejects only with a
+   * WithholdAck.
    * When a lone handler returns without a promise, so does `run` (a WithholdAck is then thrown): a QoS 0 message
    * needs no promise of its own.
    */
-  run(handlers: readonly MessageHandler[], message: BrokerMessage, onError: (err: unknown) => void): Promise<void> | undefined
+  run(handlers: readonly MessageHandler[], message: BrokerMessage, onError: HandlerErrorSink): Promise<void> | undefined
 }
 
 /** A withheld acknowledgement is the broker's business, not an error to log: it goes on to the broker. */
-function handlerFailed(err: unknown, onError: (err: unknown) => void): void {
+function handlerFailed(err: unknown, message: BrokerMessage, onError: HandlerErrorSink): void {
   if (isWithholdAck(err)) throw err
-  onError(err)
+  onError(err, message)
 }
 
 /** Creates an empty handler table. */
 export function createHandlerTable(): HandlerTable {
   const entries: { filter: string; handler: MessageHandler }[] = []
+  let everyHandler: readonly MessageHandler[] = Object.freeze([])
   const filters: string[] = []
 
-  function runOne(handler: MessageHandler, message: BrokerMessage, onError: (err: unknown) => void): Promise<void> | undefined {
+  function runOne(handler: MessageHandler, message: BrokerMessage, onError: HandlerErrorSink): Promise<void> | undefined {
     let result: Promise<void> | void
     try {
       result = handler(message)
     } catch (err) {
-      handlerFailed(err, onError)
+      handlerFailed(err, message, onError)
       return undefined
     }
-    return result === undefined ? undefined : result.then(undefined, (err: unknown) => handlerFailed(err, onError))
+    return result === undefined ? undefined : result.then(undefined, (err: unknown) => handlerFailed(err, message, onError))
   }
 
   return {
@@ -111,11 +116,22 @@ export function createHandlerTable(): HandlerTable {
       if (!isValidTopicFilter(filter)) throw new Error(`invalid MQTT topic filter '${filter}'`)
       if (!filters.includes(filter)) filters.push(filter)
       entries.push({ filter, handler })
+      everyHandler = Object.freeze(entries.map((e) => e.handler))
     },
     matching(topic) {
-      const found: MessageHandler[] = []
-      for (const entry of entries) if (topicMatches(entry.filter, topic)) found.push(entry.handler)
-      return found
+      let found: MessageHandler[] | undefined
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i] as { filter: string; handler: MessageHandler }
+        if (topicMatches(entry.filter, topic)) {
+          if (found !== undefined) found.push(entry.handler)
+        } else if (found === undefined) {
+          // The first miss: the handlers matched so far, then the rest as they match.
+          found = []
+          for (let j = 0; j < i; j++) found.push((entries[j] as { handler: MessageHandler }).handler)
+        }
+      }
+      // Every filter matched (the usual case: the engine subscribes once to its whole prefix): the one shared list.
+      return found ?? everyHandler
     },
     run(handlers, message, onError) {
       if (handlers.length === 1) return runOne(handlers[0] as MessageHandler, message, onError)
