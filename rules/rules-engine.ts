@@ -84,9 +84,9 @@ export interface RulesEngineStats {
  */
 export interface RulesEngine {
   /** Evaluates the reading rules (threshold, rate_of_rise, time_to_overflow, tunnel_closure, sensor_fault; stale clears). */
-  onReadings(readings: readonly Reading[]): Condition[]
+  onReadings(readings: readonly Reading[]): readonly Condition[]
   /** Evaluates the index rules and index thresholds on a segment's result; district results are ignored. */
-  onIndexUpdate(update: IndexUpdate): Condition[]
+  onIndexUpdate(update: IndexUpdate): readonly Condition[]
   /** Wall-clock work: `stale`, and data-gap holds of silent sensors. `raining(zoneOrDistrict)` defaults to the engine's own rain gauges. */
   tick(wallNow: number, raining?: (zoneOrDistrict: string) => boolean): Condition[]
   /** Applies a new validated rule set atomically: unchanged rules keep their state; removed rules' active subjects are resolved (level 0). */
@@ -148,6 +148,7 @@ interface SensorRule {
 type SensorPlan = readonly SensorRule[]
 
 const NO_LEVELS: readonly ResolvedLevel[] = Object.freeze([])
+const NO_CONDITIONS: readonly Condition[] = Object.freeze([])
 
 /** How a rule's runtime is shared: levels resolved once if they read no sensor param. */
 function sensorRule(rt: AnyRuntime, rule: ReadingRule): SensorRule {
@@ -825,6 +826,18 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
     return out
   }
 
+  // Where onReadings and onIndexUpdate collect their conditions (emptied first, so a call that threw leaves none):
+  // most calls change nothing and return NO_CONDITIONS, allocating no array.
+  const pending: Condition[] = []
+
+  /** The conditions collected in `pending`, as an array of the caller's own. */
+  function taken(out: Condition[]): readonly Condition[] {
+    if (out.length === 0) return NO_CONDITIONS
+    const conditions = out.slice()
+    out.length = 0
+    return conditions
+  }
+
   // Seeding
 
   function seededState(rule: CompiledRule, level: AlertLevel): unknown {
@@ -853,7 +866,8 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
 
   return {
     onReadings(readings) {
-      const out: Condition[] = []
+      const out = pending
+      out.length = 0
       const registry = registryNow()
       // Ingest hands batches in ts order; only others are copied and sorted.
       const sorted = inTsOrder(readings) ? readings : [...readings].sort((a, b) => a.ts - b.ts)
@@ -861,7 +875,8 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
       for (const r of sorted) {
         const sensor = registry.sensor(r.sensor)
         if (sensor === undefined || !Number.isFinite(r.ts)) continue
-        eventNow = Math.max(eventNow ?? r.ts, r.ts)
+        // Stored only when it moves: a number stored in the engine's closure is a new heap object each time.
+        if (eventNow === undefined || r.ts > eventNow) eventNow = r.ts
         at = Math.max(at, r.ts)
         const row = live.rows.get(sensor.id)
         if (row === undefined) live.push(live.add(sensor.id, r.receivedAt), dueAt(sensor, r.receivedAt))
@@ -869,17 +884,18 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
         recordContext(sensor, r)
         for (const sr of planOf(registry, sensor)) onReading(out, sr, sensor, r)
       }
-      return finish(out, at)
+      return taken(finish(out, at))
     },
 
     onIndexUpdate(update) {
-      const out: Condition[] = []
-      if (update.scope !== 'segment' || update.eventTime === null) return out
+      if (update.scope !== 'segment' || update.eventTime === null) return NO_CONDITIONS
       const segment = registryNow().segment(update.segment)
-      if (segment === undefined) return out
+      if (segment === undefined) return NO_CONDITIONS
+      const out = pending
+      out.length = 0
       eventNow = Math.max(eventNow ?? update.eventTime, update.eventTime)
       for (const rt of runtimes) onIndex(out, rt, segment, update.data as SegmentIndexJson, update.eventTime)
-      return finish(out, update.eventTime)
+      return taken(finish(out, update.eventTime))
     },
 
     tick(wallNow, raining) {

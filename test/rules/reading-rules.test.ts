@@ -113,6 +113,16 @@ describe('threshold', () => {
     expect(strict.onReadings([reading(reg, 'PD-1', T0, { depth_cm: 30 }, 'suspect')])).toEqual([])
   })
 
+  it('each call returns an array of its own: a later call leaves it as it was', () => {
+    const engine = engineWith([ponding])
+    const raised = engine.onReadings([reading(reg, 'PD-1', T0, { depth_cm: 30 })])
+    const quiet = engine.onReadings([reading(reg, 'PD-1', T0 + MIN, { depth_cm: 31 })])
+    const cleared = engine.onReadings([reading(reg, 'PD-1', T0 + 2 * MIN, { depth_cm: 5 })])
+    expect(quiet).toEqual([])
+    expect(raised).toMatchObject([{ level: 3, value: 30 }])
+    expect(cleared).toMatchObject([{ level: 0, value: 5 }])
+  })
+
   it('a batch is taken in event-time order', () => {
     const engine = engineWith([ponding])
     const out = engine.onReadings([reading(reg, 'PD-1', T0 + MIN, { depth_cm: 5 }), reading(reg, 'PD-1', T0, { depth_cm: 30 })])
