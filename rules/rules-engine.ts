@@ -441,9 +441,15 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
   function recordContext(sensor: Sensor, r: Reading): void {
     if (r.quality === 'bad') {
       // A re-flag to bad takes back the rain it had counted.
+      // A loop, not findIndex: a closure would capture the reading, and every call would allocate a context for it.
       const list = sensor.kind === 'rainfall' ? rain.get(sensor.id) : undefined
-      const i = list?.findIndex((x) => x.ts === r.ts) ?? -1
-      if (list !== undefined && i >= 0) list.splice(i, 1)
+      if (list === undefined) return
+      for (let i = 0; i < list.length; i++) {
+        if ((list[i] as TimedValue).ts === r.ts) {
+          list.splice(i, 1)
+          break
+        }
+      }
       return
     }
     if (sensor.kind === 'rainfall') {
@@ -455,13 +461,18 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
       if (last !== undefined && last.ts < r.ts && b > 0 && Math.floor(last.ts / b) === Math.floor(r.ts / b) && last.quality === r.quality) {
         // A gauge reporting faster than a tenth of its interval: the bucket's amounts add up in one entry, stamped
         // with its latest reading, so the totals see all its rain while the list holds ten entries per interval.
-        list[list.length - 1] = { ts: r.ts, value: last.value + mm, quality: r.quality }
+        // Entries are the engine's own (rainTotals keeps none), so they are updated in place.
+        last.ts = r.ts
+        last.value += mm
       } else {
         // Usually the newest: look from the end.
         let i = list.length - 1
         while (i >= 0 && (list[i] as TimedValue).ts > r.ts) i--
-        if (i >= 0 && (list[i] as TimedValue).ts === r.ts) list[i] = { ts: r.ts, value: mm, quality: r.quality }
-        else list.splice(i + 1, 0, { ts: r.ts, value: mm, quality: r.quality })
+        const same = i >= 0 ? (list[i] as TimedValue) : undefined
+        if (same !== undefined && same.ts === r.ts) {
+          same.value = mm
+          same.quality = r.quality
+        } else list.splice(i + 1, 0, { ts: r.ts, value: mm, quality: r.quality })
       }
       const horizon = (eventNow ?? r.ts) - RULES_RAIN_RETENTION_MS
       while (list.length > 0 && (list[0] as TimedValue).ts <= horizon) list.shift()
@@ -470,8 +481,21 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
       const st = stations.get(sensor.id) ?? {}
       const d = r.fields.do_mgl
       const n = r.fields.nh3n_mgl
-      if (d !== undefined && Number.isFinite(d) && (st.do === undefined || r.ts >= st.do.ts)) st.do = { ts: r.ts, v: d }
-      if (n !== undefined && Number.isFinite(n) && (st.nh3n === undefined || r.ts >= st.nh3n.ts)) st.nh3n = { ts: r.ts, v: n }
+      // The latest values are the engine's own (acuteInputs copies them out), so they are updated in place.
+      if (d !== undefined && Number.isFinite(d)) {
+        if (st.do === undefined) st.do = { ts: r.ts, v: d }
+        else if (r.ts >= st.do.ts) {
+          st.do.ts = r.ts
+          st.do.v = d
+        }
+      }
+      if (n !== undefined && Number.isFinite(n)) {
+        if (st.nh3n === undefined) st.nh3n = { ts: r.ts, v: n }
+        else if (r.ts >= st.nh3n.ts) {
+          st.nh3n.ts = r.ts
+          st.nh3n.v = n
+        }
+      }
       stations.set(sensor.id, st)
     }
   }
