@@ -79,9 +79,13 @@ export function stepHysteresis(state: HysteresisState, value: number, at: number
 
 /** stepHysteresis that updates `state` in place instead of allocating: same levels and timers. */
 export function stepHysteresisInPlace(state: MutableHysteresisState, value: number, at: number, levels: readonly ResolvedLevel[], direction: 'above' | 'below', forMs: number): void {
+  // Indexed loops, not for-of: small enough bytecode for the engine's hot path to inline this call, so the numbers
+  // it is passed are not boxed into new heap objects on every reading.
   const since = state.since
+  const n = levels.length
   let configured = 0
-  for (const l of levels) {
+  for (let i = 0; i < n; i++) {
+    const l = levels[i] as ResolvedLevel
     const k = l.level - 1
     configured |= 1 << k
     since[k] = passes(value, l.raise, direction) ? (since[k] ?? at) : null
@@ -89,8 +93,12 @@ export function stepHysteresisInPlace(state: MutableHysteresisState, value: numb
   for (let k = 0; k < 4; k++) if ((configured & (1 << k)) === 0) since[k] = null
   const prevLevel = state.level
   let level: AlertLevel = 0
-  for (const l of levels) if (l.level <= prevLevel && !clearedPast(value, l.reset, direction)) level = Math.max(level, l.level) as AlertLevel
-  for (const l of levels) {
+  for (let i = 0; i < n; i++) {
+    const l = levels[i] as ResolvedLevel
+    if (l.level <= prevLevel && !clearedPast(value, l.reset, direction)) level = Math.max(level, l.level) as AlertLevel
+  }
+  for (let i = 0; i < n; i++) {
+    const l = levels[i] as ResolvedLevel
     const s = since[l.level - 1]
     if (l.level > level && s !== null && s !== undefined && at - s >= forMs) level = l.level
   }
