@@ -40,14 +40,31 @@ export function resolveValue(ref: ValueRef, sensor: Sensor | undefined): number 
  * only with params the loader could not compare) is moved onto the raise value: no hysteresis, never a stuck level.
  */
 export function resolveLevels(levels: readonly CompiledLevel[], sensor: Sensor | undefined, direction: 'above' | 'below'): ResolvedLevel[] {
-  const out: ResolvedLevel[] = []
-  for (const l of levels) {
+  return resolveLevelsInto([], levels, sensor, direction)
+}
+
+/**
+ * `resolveLevels` written into `out`, whose level objects are reused: for levels on sensor params, resolved on every
+ * reading without garbage and without keeping a copy per sensor. `out` holds the result until the next call.
+ */
+export function resolveLevelsInto(out: ResolvedLevel[], levels: readonly CompiledLevel[], sensor: Sensor | undefined, direction: 'above' | 'below'): ResolvedLevel[] {
+  let n = 0
+  for (let i = 0; i < levels.length; i++) {
+    const l = levels[i] as CompiledLevel
     const raise = resolveValue(l.raise, sensor)
     const reset = resolveValue(l.reset, sensor)
     if (raise === undefined || reset === undefined) continue
     const safe = direction === 'above' ? reset < raise : reset > raise
-    out.push({ level: l.level, raise, reset: safe ? reset : raise })
+    const slot = out[n]
+    if (slot === undefined) out.push({ level: l.level, raise, reset: safe ? reset : raise })
+    else {
+      slot.level = l.level
+      slot.raise = raise
+      slot.reset = safe ? reset : raise
+    }
+    n++
   }
+  out.length = n
   return out
 }
 

@@ -222,24 +222,37 @@ export interface OverflowLimit {
   noun: string
 }
 
-/** The limit of `time_to_overflow` for a sensor: rim `depthM`, closure depth `closureCm`, or guaranteed level; undefined without params. */
-export function overflowLimit(sensor: Sensor): OverflowLimit | undefined {
+/**
+ * The limit of `time_to_overflow` for a sensor: rim `depthM`, closure depth `closureCm`, or guaranteed level; undefined
+ * without params. With `into`, written there (and `into` returned) instead of into a new object.
+ */
+export function overflowLimit(sensor: Sensor, into?: OverflowLimit): OverflowLimit | undefined {
   switch (sensor.kind) {
     case 'manhole_level':
     case 'pipe_level': {
       const g = wellGeometryOf(sensor)
-      return g === undefined ? undefined : { field: 'level_m', limit: g.depthM, offset: 0, what: 'its rim', noun: sensor.kind === 'pipe_level' ? 'Pipe' : 'Manhole' }
+      return g === undefined ? undefined : limitOf(into, 'level_m', g.depthM, 0, 'its rim', sensor.kind === 'pipe_level' ? 'Pipe' : 'Manhole')
     }
     case 'tunnel_depth':
     case 'ponding_depth':
-      return { field: 'depth_cm', limit: closureCmOf(sensor), offset: 0, what: 'the closure depth', noun: sensor.kind === 'tunnel_depth' ? 'Underpass' : 'Road' }
+      return limitOf(into, 'depth_cm', closureCmOf(sensor), 0, 'the closure depth', sensor.kind === 'tunnel_depth' ? 'Underpass' : 'Road')
     case 'water_level': {
       const levels = riverLevelsOf(sensor)
-      return levels === undefined ? undefined : { field: 'level_m', limit: levels.guaranteedLevelM, offset: levels.offsetM, what: 'the guaranteed level', noun: 'River' }
+      return levels === undefined ? undefined : limitOf(into, 'level_m', levels.guaranteedLevelM, levels.offsetM, 'the guaranteed level', 'River')
     }
     default:
       return undefined
   }
+}
+
+function limitOf(into: OverflowLimit | undefined, field: string, limit: number, offset: number, what: string, noun: string): OverflowLimit {
+  if (into === undefined) return { field, limit, offset, what, noun }
+  into.field = field
+  into.limit = limit
+  into.offset = offset
+  into.what = what
+  into.noun = noun
+  return into
 }
 
 /** Where a series stands against its overflow limit: latest value, rate per hour (undefined when none), minutes to the limit. */

@@ -20,7 +20,7 @@ import {
 } from './compile-rules.js'
 import { compositeReport, type CompositeMember } from './evaluate-composite.js'
 import { advanceFault, faultReport, type FaultTally } from './evaluate-fault.js'
-import { freshHysteresis, noTimers, resolveLevels, stepHysteresisInPlace, type MutableHysteresisState, type ResolvedLevel } from './evaluate-hysteresis.js'
+import { freshHysteresis, noTimers, resolveLevels, resolveLevelsInto, stepHysteresisInPlace, type MutableHysteresisState, type ResolvedLevel } from './evaluate-hysteresis.js'
 import { advanceIndexRule, DEFAULT_TARGET_CLASS, initialIndexState, restoredIndexState, type IndexInput, type IndexRuleState, type RainView } from './evaluate-index.js'
 import {
   etaMinutesOf,
@@ -138,10 +138,10 @@ function entriesOf(rt: AnyRuntime): Map<string, Entry<unknown>> {
 /** A reading rule as the sensors it selects share it. */
 interface SensorRule {
   rt: AnyRuntime
-  /** Levels resolved once when they name no sensor param; undefined: resolved per sensor (threshold levels on params). */
+  /** Levels resolved once when they name no sensor param; undefined: resolved per reading (threshold levels on params). */
   levels: readonly ResolvedLevel[] | undefined
-  /** The levels resolved per sensor, kept by the (frozen) sensor of the registry they were resolved from. */
-  bySensor: WeakMap<Sensor, readonly ResolvedLevel[]> | undefined
+  /** Where levels on sensor params are resolved, reused by every reading: no garbage per reading, no copy per sensor. */
+  scratch: ResolvedLevel[] | undefined
 }
 
 /** The reading rules of a rule set that read a sensor, in rule order; shared by the sensors they select alike. */
@@ -154,33 +154,21 @@ const NO_CONDITIONS: readonly Condition[] = Object.freeze([])
 function sensorRule(rt: AnyRuntime, rule: ReadingRule): SensorRule {
   if (rule.type === 'threshold') {
     const constant = rule.levels.every((l) => typeof l.raise === 'number' && typeof l.reset === 'number')
-    return constant ? { rt, levels: resolveLevels(rule.levels, undefined, rule.direction), bySensor: undefined } : { rt, levels: undefined, bySensor: new WeakMap() }
+    return constant ? { rt, levels: resolveLevels(rule.levels, undefined, rule.direction), scratch: undefined } : { rt, levels: undefined, scratch: [] }
   }
-  if (rule.type === 'rate_of_rise') return { rt, levels: resolveLevels(rule.levels, undefined, 'above'), bySensor: undefined }
-  if (rule.type === 'time_to_overflow') return { rt, levels: resolveLevels(rule.levels, undefined, 'below'), bySensor: undefined }
-  return { rt, levels: NO_LEVELS, bySensor: undefined }
+  if (rule.type === 'rate_of_rise') return { rt, levels: resolveLevels(rule.levels, undefined, 'above'), scratch: undefined }
+  if (rule.type === 'time_to_overflow') return { rt, levels: resolveLevels(rule.levels, undefined, 'below'), scratch: undefined }
+  return { rt, levels: NO_LEVELS, scratch: undefined }
 }
 
-/**
- * The levels of a rule for a sensor. Sensors of a registry index are frozen, so the levels resolved from one stay
- * right for as long as it is in force; a reload brings new sensor objects, resolved afresh.
- */
+/** The levels of a rule for a sensor, valid until the next call for the same rule (they are not kept). */
 function levelsFor(sr: SensorRule, rule: CompiledThreshold, sensor: Sensor): readonly ResolvedLevel[] {
   if (sr.levels !== undefined) return sr.levels
-  const bySensor = sr.bySensor as WeakMap<Sensor, readonly ResolvedLevel[]>
-  let levels = bySensor.get(sensor)
-  if (levels === undefined) bySensor.set(sensor, (levels = resolveLevels(rule.levels, sensor, rule.direction)))
-  return levels
+  return resolveLevelsInto(sr.scratch as ResolvedLevel[], rule.levels, sensor, rule.direction)
 }
 
-const overflowLimits = new WeakMap<Sensor, OverflowLimit | null>()
-
-/** overflowLimit of a sensor, kept by the (frozen) sensor as levelsFor keeps levels: one object per sensor, not per reading. */
-function overflowLimitOf(sensor: Sensor): OverflowLimit | undefined {
-  let limit = overflowLimits.get(sensor)
-  if (limit === undefined) overflowLimits.set(sensor, (limit = overflowLimit(sensor) ?? null))
-  return limit ?? undefined
-}
+/** The overflow limit of the reading at hand, written over by the next (it is read, never kept). */
+const scratchLimit: OverflowLimit = { field: '', limit: 0, offset: 0, what: '', noun: '' }
 
 /** Whether the reading rules select by kind alone (no sensors, segments or districts), so sensors of a kind share one plan. */
 function selectsByKindOnly(runtimes: readonly AnyRuntime[]): boolean {
@@ -578,7 +566,7 @@ export function createRulesEngine(options: RulesEngineOptions): RulesEngine {
       }
       case 'rate_of_rise':
       case 'time_to_overflow': {
-        const limit = rule.type === 'time_to_overflow' ? overflowLimitOf(sensor) : undefined
+        const limit = rule.type === 'time_to_overflow' ? overflowLimit(sensor, scratchLimit) : undefined
         if (rule.type === 'time_to_overflow' && limit === undefined) return
         const field = rule.type === 'rate_of_rise' ? rule.field : (limit as OverflowLimit).field
         const levels = sr.levels as readonly ResolvedLevel[]
