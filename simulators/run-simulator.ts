@@ -77,6 +77,13 @@ export interface SimulatorOptions extends Omit<GenerateOptions, 'start'> {
   clientId?: string
   /** Logs connection trouble; default silent. */
   logger?: Logger
+  /**
+   * Publishing starts when this resolves (or `signal` aborts), once connected: several simulators that connect at
+   * different times can start together. Pacing counts from then. Default: at once.
+   */
+  begin?: Promise<void>
+  /** Called once connected, before waiting for `begin`. */
+  onReady?: () => void
 }
 
 /** Every default of `runSimulator` in one place. */
@@ -95,6 +102,19 @@ const YIELD_EVERY = 256
 
 function invalid(why: string): AppError {
   return new AppError('CW_ERR_CONFIG_INVALID', [why])
+}
+
+/** Resolves when `begin` does or `signal` aborts, whichever comes first. */
+function untilBegin(begin: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (signal === undefined) return begin
+  return new Promise((resolve) => {
+    const done = (): void => {
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+    begin.then(done, done)
+  })
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
@@ -210,6 +230,9 @@ export async function runSimulator(options: SimulatorOptions): Promise<Simulator
       abortable?.addEventListener('abort', done, { once: true })
       wake = done
     })
+
+  options.onReady?.()
+  if (options.begin !== undefined && !aborted()) await untilBegin(options.begin, signal)
 
   const wallStart = performance.now()
   // Rate over the last second of reports: readings come in bursts of one timestamp, so one interval is too jumpy.

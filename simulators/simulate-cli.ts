@@ -45,6 +45,9 @@ Options:
                      socket write (default ${SIMULATOR_DEFAULTS.maxInflight})
   --json             print the summary as one JSON object (messages and readings
                      published, acknowledged, failed; wall-clock times) instead of text
+  --wait-go          once connected, print a ready line ({"ready":true} with --json)
+                     and publish only after a line (or the end) on standard input:
+                     several simulators start together
   --prefix P         first level of every topic (default ${SIMULATOR_DEFAULTS.topicPrefix})
   --username U       MQTT username (default none)
   --password P       MQTT password (default none)
@@ -63,6 +66,8 @@ export interface SimulateCliIo {
   stderr: { write(chunk: string): unknown; isTTY?: boolean }
   /** Stops the run like SIGINT does. */
   signal?: AbortSignal
+  /** Where `--wait-go` reads its go line; default the process's standard input. */
+  stdin?: NodeJS.ReadableStream
 }
 
 class UsageError extends Error {}
@@ -109,7 +114,7 @@ function parseBroker(raw: string): string {
   return raw
 }
 
-type Parsed = (Omit<SimulatorOptions, 'registry'> & { registryFile: string; json: boolean }) | 'help'
+type Parsed = (Omit<SimulatorOptions, 'registry'> & { registryFile: string; json: boolean; waitGo: boolean }) | 'help'
 
 function parseOptions(argv: string[]): Parsed {
   let values
@@ -135,6 +140,7 @@ function parseOptions(argv: string[]): Parsed {
         batch: { type: 'string' },
         'max-inflight': { type: 'string' },
         json: { type: 'boolean' },
+        'wait-go': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }))
@@ -143,7 +149,7 @@ function parseOptions(argv: string[]): Parsed {
     throw new UsageError((err as Error).message.split('\n')[0] ?? 'invalid options')
   }
   if (values.help === true) return 'help'
-  const options: Parsed = { broker: parseBroker(values.broker ?? DEFAULT_BROKER), registryFile: values.registry ?? BUNDLED_REGISTRY, json: values.json === true }
+  const options: Parsed = { broker: parseBroker(values.broker ?? DEFAULT_BROKER), registryFile: values.registry ?? BUNDLED_REGISTRY, json: values.json === true, waitGo: values['wait-go'] === true }
   if (values.scenario !== undefined) options.scenario = parseScenario(values.scenario)
   if (values.seed !== undefined) {
     if (!/^-?\d+$/.test(values.seed.trim()) || !Number.isSafeInteger(Number(values.seed))) throw new UsageError(`--seed must be an integer, got '${values.seed}'`)
@@ -204,6 +210,26 @@ function summaryLine(s: SimulatorSummary): string {
   return `published ${s.published}${readings}, acknowledged ${s.acknowledged}${acknowledged}, failed ${s.failed} in ${(s.durationMs / 1000).toFixed(1)} s${span}\n`
 }
 
+/**
+ * `go` resolves at the first line (or the end) of `stdin`; then, or at `stop()`, `stdin` is no longer read, so it
+ * keeps the process alive no longer.
+ */
+function goLine(stdin: NodeJS.ReadableStream): { go: Promise<void>; stop: () => void } {
+  let resolve!: () => void
+  const go = new Promise<void>((r) => (resolve = r))
+  const stop = (): void => {
+    stdin.off('data', stop)
+    stdin.off('end', stop)
+    stdin.off('error', stop)
+    stdin.pause()
+    resolve()
+  }
+  stdin.on('data', stop)
+  stdin.on('end', stop)
+  stdin.on('error', stop)
+  return { go, stop }
+}
+
 /** `citywater simulate`: parses `argv`, runs the simulator, prints the summary; resolves with the exit status. */
 export async function simulateCli(argv: string[], io: SimulateCliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   let parsed: Parsed
@@ -222,7 +248,7 @@ export async function simulateCli(argv: string[], io: SimulateCliIo = { stdout: 
     }
     throw err
   }
-  const { registryFile: _registryFile, json, ...options } = parsed
+  const { registryFile: _registryFile, json, waitGo, ...options } = parsed
 
   const stop = new AbortController()
   const onSignal = (): void => {
@@ -246,8 +272,10 @@ export async function simulateCli(argv: string[], io: SimulateCliIo = { stdout: 
     : undefined
   const logger = pino({ level: 'warn', base: { component: 'simulator' } }, { write: (line: string) => io.stderr.write(`${progressShown ? '\r\x1b[K' : ''}${line}`) })
 
+  const go = waitGo ? goLine(io.stdin ?? process.stdin) : undefined
   try {
-    const summary = await runSimulator({ ...options, registry, signal: stop.signal, onProgress, logger })
+    const onReady = (): void => void (json ? io.stdout.write(`${JSON.stringify({ ready: true })}\n`) : io.stderr.write('simulate: connected, waiting for a line on standard input\n'))
+    const summary = await runSimulator({ ...options, registry, signal: stop.signal, onProgress, logger, ...(go !== undefined ? { begin: go.go, onReady } : {}) })
     if (progressShown) io.stderr.write('\r\x1b[K')
     io.stdout.write(json ? `${JSON.stringify(summary)}\n` : summaryLine(summary))
     return summary.failed > 0 ? 1 : 0
@@ -259,5 +287,6 @@ export async function simulateCli(argv: string[], io: SimulateCliIo = { stdout: 
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
     io.signal?.removeEventListener('abort', onExternalAbort)
+    go?.stop()
   }
 }

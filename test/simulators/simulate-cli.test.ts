@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { PassThrough } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { simulateCli } from '../../simulators/simulate-cli.js'
 import type { SimulateCliIo } from '../../simulators/simulate-cli.js'
@@ -33,7 +34,7 @@ describe('citywater simulate', () => {
   it('prints every option with its default on --help', async () => {
     const io = capture()
     expect(await simulateCli(['--help'], io)).toBe(0)
-    for (const option of ['--broker', '--scenario', '--seed', '--start', '--speed', '--rate', '--qos', '--duration', '--registry', '--prefix', '--username', '--password', '--help']) {
+    for (const option of ['--broker', '--scenario', '--seed', '--start', '--speed', '--rate', '--qos', '--duration', '--registry', '--prefix', '--username', '--password', '--wait-go', '--help']) {
       expect(io.out()).toContain(option)
     }
     expect(io.out()).toContain('mqtt://127.0.0.1:1883')
@@ -121,6 +122,34 @@ describe('citywater simulate', () => {
       expect(io.err().endsWith('\r\x1b[K')).toBe(true)
       expect(io.err()).not.toContain('\n')
       expect(io.out()).toMatch(/^published 100, acknowledged 100, failed 0/)
+    })
+
+    it('with --wait-go prints a ready line once connected and publishes only after a line on stdin', async () => {
+      const stdin = new PassThrough()
+      const io = { ...capture(), stdin }
+      const argv = ['--broker', broker.url, '--registry', registryFile, '--start', '1795708800000', '--speed', '6000', '--duration', '0.1', '--qos', '1', '--json', '--wait-go']
+      const run = simulateCli(argv, io)
+      await waitFor(() => io.out().includes('\n'), { message: 'the ready line' })
+      expect(JSON.parse(io.out())).toEqual({ ready: true })
+      const goAt = Date.now()
+      stdin.write('go\n')
+      expect(await run).toBe(0)
+      const lines = io.out().trim().split('\n')
+      expect(lines).toHaveLength(2)
+      const summary = JSON.parse(lines[1] as string) as { published: number; acknowledged: number; firstPublishAt: number }
+      expect(summary).toMatchObject({ published: 100, acknowledged: 100 })
+      expect(summary.firstPublishAt).toBeGreaterThanOrEqual(goAt)
+      expect(stdin.isPaused()).toBe(true)
+    })
+
+    it('with --wait-go stops cleanly, having published nothing, on an abort before the go line', async () => {
+      const abort = new AbortController()
+      const io = { ...capture(), stdin: new PassThrough(), signal: abort.signal }
+      const run = simulateCli(['--broker', broker.url, '--registry', registryFile, '--start', '1795708800000', '--speed', '60', '--wait-go'], io)
+      await waitFor(() => io.err().includes('waiting for a line on standard input'), { message: 'the ready line' })
+      abort.abort()
+      expect(await run).toBe(0)
+      expect(io.out()).toMatch(/^published 0, acknowledged 0, failed 0/)
     })
 
     it('stops cleanly on an abort (as on SIGINT) with the summary', async () => {
