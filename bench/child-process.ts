@@ -21,10 +21,13 @@ export interface JsonChild {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>
 }
 
-/** Spawns `node [nodeArgs] file args` in the project root with `env` added; TypeScript files run through tsx. */
-export function spawnJson(file: string, args: readonly string[], options: { env?: Record<string, string>; nodeArgs?: readonly string[] } = {}): JsonChild {
+/**
+ * Spawns `node [nodeArgs] file args` in the project root with `env` added; TypeScript files run through tsx. Its
+ * stdin is a pipe (`child.stdin`) with `stdin: true`, else closed.
+ */
+export function spawnJson(file: string, args: readonly string[], options: { env?: Record<string, string>; nodeArgs?: readonly string[]; stdin?: boolean } = {}): JsonChild {
   const nodeArgs = [...(file.endsWith('.ts') ? ['--import', 'tsx'] : []), ...(options.nodeArgs ?? [])]
-  const child = spawn(process.execPath, [...nodeArgs, file, ...args], { cwd: ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...nodeArgs, file, ...args], { cwd: ROOT, env: { ...process.env, ...options.env }, stdio: [options.stdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe'] })
   const lines: Record<string, unknown>[] = []
   const waiters = new Set<() => void>()
   let err = ''
