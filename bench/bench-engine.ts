@@ -27,8 +27,8 @@ export interface BenchEngine {
   /** Unlabelled samples of /metrics by name (labelled ones summed). */
   metrics(): Promise<Map<string, number>>
   stats(): ProcStats | null
-  /** SIGTERM (the engine drains and checkpoints), then removes its data dir. */
-  stop(): Promise<void>
+  /** SIGTERM (the engine drains and checkpoints) or `signal`, then removes its data dir. */
+  stop(signal?: NodeJS.Signals): Promise<void>
 }
 
 /** Starts `citywater start` with an embedded broker on a free port and a fresh data dir. */
@@ -74,8 +74,8 @@ export async function startBenchEngine(options: BenchEngineOptions): Promise<Ben
       return out
     },
     stats: () => procStats(child.pid),
-    async stop() {
-      await child.stop('SIGTERM', 30_000)
+    async stop(signal = 'SIGTERM') {
+      await child.stop(signal, 30_000)
       await rm(dataDir, { recursive: true, force: true })
     },
   }

@@ -216,6 +216,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     cleanups.push(() => influxd.stop())
     const influxUrl = influxd.url
     const influxVersion = (await fetch(`${influxUrl}/ping`)).headers.get('x-influxdb-version') ?? 'unknown'
+    /** Drops a phase's database once it is measured: InfluxDB would otherwise compact it during a later phase. */
+    const dropDatabase = async (database: string): Promise<void> => {
+      const [dropped] = await influxStatements({ url: influxUrl, database, timeoutMs: 60_000 }, `DROP DATABASE "${database}"`, { db: database })
+      if (dropped?.error !== undefined) throw new Error(`benchmark: dropping database ${database} failed: ${dropped.error}`)
+    }
 
     // The throughput registry, and each publisher's share of its districts (disjoint sensors: no duplicates).
     const registryFile = join(dir, 'registry.json')
@@ -358,8 +363,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       nextStart += Math.ceil(profile.influxPoints / (copies * 405)) * INTERVAL_S * 1000 + 1000
       // Measured: drop its data, or InfluxDB compacts it a few seconds later, at over a core for about seven
       // seconds, in the middle of the next phase (ingest only measured a third lower with it).
-      const [dropped] = await influxStatements({ url: influxUrl, database: 'bench_alone', timeoutMs: 60_000 }, 'DROP DATABASE "bench_alone"', { db: 'bench_alone' })
-      if (dropped?.error !== undefined) throw new Error(`benchmark: dropping the InfluxDB-alone database failed: ${dropped.error}`)
+      await dropDatabase('bench_alone')
       log(`influxdb alone: ${influxAlone.toLocaleString('en-US')} points/s`)
     }
 
@@ -376,7 +380,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
           ingestOnly[mode] = r.rate
         }
       } finally {
-        await engine.stop()
+        // Its log is thrown away: no need to give the paused writer its 10 s at shutdown.
+        await engine.stop('SIGKILL')
       }
     }
 
@@ -422,6 +427,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       } finally {
         await engine.stop()
       }
+      await dropDatabase(db)
     }
 
     // 4. The memory soak, at 80 % of the sustained end-to-end QoS 1 rate: an engine of its own whose sensors report at
@@ -507,6 +513,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       } finally {
         await engine.stop()
       }
+      await dropDatabase(db)
     }
 
     // 5. Peak RSS with 100,000 sensors: every sensor sends readings, in gateway batches, through the full pipeline.
@@ -531,6 +538,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       } finally {
         await engine.stop()
       }
+      await dropDatabase('bench_big')
     }
 
     // 6. The naive baseline: bare aedes, an mqtt.js subscriber writing each reading with the influx client.
