@@ -132,27 +132,58 @@ describe('reading frames', () => {
 })
 
 describe('websocket hub batching', () => {
-  it('writes a burst published in one turn with the socket corked, and uncorks it on the next turn', async () => {
-    const { hub, server, connect } = await serve()
-    await subscribed(connect)
-    const raw = (server[0] as unknown as { _socket: Duplex })._socket
-    hub.publishReading(base)
-    hub.publishReading({ ...base, sensor: 'WL-0002' })
-    expect(raw.writableCorked).toBeGreaterThan(0)
-    await new Promise((resolve) => setImmediate(resolve))
-    expect(raw.writableCorked).toBe(0)
-  })
+  /** Counts the hub's writes to a server socket's underlying stream. */
+  function countWrites(socket: WebSocket): { count: () => number } {
+    const raw = (socket as unknown as { _socket: Duplex })._socket
+    let writes = 0
+    const write = raw.write.bind(raw) as (...args: unknown[]) => boolean
+    raw.write = ((...args: unknown[]) => {
+      writes++
+      return write(...args)
+    }) as typeof raw.write
+    return { count: () => writes }
+  }
 
-  it('writes a burst at once when its corked bytes reach 64 KiB, without waiting for the turn to end', async () => {
+  it('writes a burst published in one turn as one write of whole frames when the turn ends', async () => {
     const { hub, server, connect } = await serve()
     const client = await subscribed(connect)
-    const raw = (server[0] as unknown as { _socket: Duplex })._socket
-    hub.publish({ type: 'index', key: 'river-1', district: 'xihu', data: { text: 'x'.repeat(70_000) } })
-    expect(raw.writableCorked).toBe(0)
+    const writes = countWrites(server[0] as WebSocket)
     hub.publishReading(base)
-    expect(raw.writableCorked).toBeGreaterThan(0)
+    hub.publishReading({ ...base, sensor: 'WL-0002' })
+    hub.publish({ type: 'alert', key: 'a-1', district: 'xihu', data: { id: 'a-1' } })
+    expect(writes.count()).toBe(0)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(writes.count()).toBe(1)
+    await client.until((f) => f.includes('"seq":3'))
+    expect(client.raw.slice(1).map((f) => frameOf(f).seq)).toEqual([1, 2, 3])
+  })
+
+  it('writes a burst at once when its queued frames reach 64 KiB, without waiting for the turn to end', async () => {
+    const { hub, server, connect } = await serve()
+    const client = await subscribed(connect)
+    const writes = countWrites(server[0] as WebSocket)
+    hub.publish({ type: 'index', key: 'river-1', district: 'xihu', data: { text: 'x'.repeat(70_000) } })
+    expect(writes.count()).toBe(1)
+    hub.publishReading(base)
+    expect(writes.count()).toBe(1)
     await client.until((f) => f.includes('"seq":2'))
+    expect(writes.count()).toBe(2)
     expect(client.raw.slice(1).map((f) => frameOf(f).seq)).toEqual([1, 2])
+  })
+
+  it('frames payloads of every length class intact, multi-byte characters included', async () => {
+    const { hub, connect } = await serve()
+    const client = await subscribed(connect, { channels: ['indices'] })
+    // Frame text lengths around the 126 and 65,536 byte boundaries of the header forms (RFC 6455 §5.2).
+    const frameLength = (n: number): number => Buffer.byteLength(JSON.stringify({ type: 'index', seq: 1, data: { t: '' } })) + n
+    const texts: string[] = []
+    for (const bytes of [0, 125, 126, 127, 65_535, 65_536, 70_000]) texts.push('y'.repeat(Math.max(0, bytes - frameLength(0))))
+    texts.push('é水'.repeat(30_000))
+    texts.forEach((t, i) => hub.publish({ type: 'index', key: `k-${i}`, district: 'xihu', data: { t } }))
+    await client.until((f) => f.includes(`"seq":${texts.length},`))
+    expect(client.raw.slice(1).map((f) => frameOf(f).data.t)).toEqual(texts)
+    const lengths = client.raw.slice(1).map((f) => Buffer.byteLength(f))
+    expect(lengths.slice(1, 7)).toEqual([125, 126, 127, 65_535, 65_536, 70_000])
   })
 
   it('delivers every frame of bursts to every client, in seq order, alerts among readings', async () => {
