@@ -183,7 +183,7 @@ function freshUntilOf(sensor: Sensor, lastReceivedAt: number): number {
 }
 
 /** Keys a refresh recomputes in one event-loop turn; the rest follow in later turns. */
-const REFRESH_KEYS_PER_TURN = 16
+const REFRESH_KEYS_PER_TURN = 8
 
 /** Bounds a key cache for registries reloaded with ever new ids; a cleared cache only builds its keys again. */
 const KEY_CACHE_MAX = 1 << 17

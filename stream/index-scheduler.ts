@@ -122,7 +122,7 @@ export interface IndexScheduleOptions {
   refreshMs?: number
   /** A key's throttle state is dropped after this long without changes, ms; default 60 000. */
   idleMs?: number
-  /** Most key recomputations in one event-loop turn; the rest follow in later turns; default 16. */
+  /** Most key recomputations in one event-loop turn; the rest follow in later turns; default 8. */
   keysPerTurn?: number
 }
 
@@ -137,7 +137,7 @@ export function indexSchedule(options: IndexScheduleOptions = {}, scheduler: Sch
   const idleMs = options.idleMs ?? 60_000
   return pipe(
     throttleByKey<string>(throttleMs, idleMs, scheduler),
-    slicedByTurn<string>(options.keysPerTurn ?? 16, scheduler),
+    slicedByTurn<string>(options.keysPerTurn ?? 8, scheduler),
     map((key): IndexTick => ({ type: 'key', key })),
     mergeWith(interval(refreshMs, scheduler).pipe(map((): IndexTick => ({ type: 'refresh' })))),
   )
