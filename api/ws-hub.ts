@@ -10,9 +10,8 @@ export const CHANNELS = ['indices', 'alerts', 'parking', 'readings'] as const
 export type Channel = (typeof CHANNELS)[number]
 export type EventType = 'index' | 'alert' | 'parking' | 'reading'
 
-/** Bytes corked for one client above which they are written at once, before the turn ends. */
 /** Bytes of frames queued for one client in a turn above which they are written at once, before the turn ends. */
-const CORK_FLUSH_BYTES = 65_536
+const FLUSH_BYTES = 65_536
 
 /** Bytes of the header of an unmasked server frame with a payload of `n` bytes (RFC 6455 §5.2). */
 function frameHeaderBytes(n: number): number {
@@ -197,8 +196,8 @@ export function createWsHub(options: WsHubOptions): WsHub {
 
   // Frames sent in one event-loop turn go out in one write per client: queued as strings, then encoded as whole
   // websocket frames into one buffer and written to the underlying socket in setImmediate (or once a turn's frames
-  // reach CORK_FLUSH_BYTES). Per frame, ws's own send would encode the string, write a header and a payload chunk
-  // and keep a write request for each: at tens of thousands of frames a second that was a tenth of the engine's CPU.
+  // reach FLUSH_BYTES). Per frame, ws's own send would encode the string, write a header and a payload chunk
+  // and keep a write request for each: at tens of thousands of frames a second that was a sixth of the engine's busy time.
   // `ws` has no public way to write whole frames; its maintainers point to `_socket`. Only text frames go this way
   // (no compression is negotiated: the server's perMessageDeflate is off), whole, while the socket is open; ws's own
   // control frames (pong, close) are whole frames too, so the stream stays a sequence of whole frames.
@@ -237,7 +236,7 @@ export function createWsHub(options: WsHubOptions): WsHub {
     client.out.push(frame)
     client.outChars += frame.length
     // A large burst goes out in writes of this size, so queued frames never make a fast client look slow.
-    if (client.outChars >= CORK_FLUSH_BYTES) flush(client)
+    if (client.outChars >= FLUSH_BYTES) flush(client)
   }
 
   /** What a client has not yet taken: bytes buffered by ws and its socket, plus this turn's frames. */
