@@ -146,12 +146,7 @@ const MODES: Record<Mode, { qos: 0 | 1; batch: number }> = { qos0: { qos: 0, bat
 const INTERVAL_S = 1
 /** Event-time speed of the flat-out publishers: pacing never holds them back (their event time stays in the past). */
 const FLAT_OUT_SPEED = 1000
-/**
- * Seconds of the latency run not measured: the probe's connections and the JIT warming up. The engine's event time
- * is brought to the wall clock before it (see the latency phase): the phases before ran event time from 100 minutes
- * in the past at 1,000×, and the jump to the probe's wall-clock readings (windows pruned, every zone's alert
- * evaluations for the skipped cadence boundaries) is a one-off of about a second that no running engine sees.
- */
+/** Seconds of the latency run not measured: the probe's connections and the JIT warming up. */
 const LATENCY_WARMUP_S = 2
 /**
  * Messages the soak's one publisher may have awaiting their PUBACK. It stands for 10,125 sensors, each with at most one

@@ -175,9 +175,9 @@ describe('websocket hub batching', () => {
     const { hub, connect } = await serve()
     const client = await subscribed(connect, { channels: ['indices'] })
     // Frame text lengths around the 126 and 65,536 byte boundaries of the header forms (RFC 6455 §5.2).
-    const frameLength = (n: number): number => Buffer.byteLength(JSON.stringify({ type: 'index', seq: 1, data: { t: '' } })) + n
+    const emptyFrameBytes = Buffer.byteLength(JSON.stringify({ type: 'index', seq: 1, data: { t: '' } }))
     const texts: string[] = []
-    for (const bytes of [0, 125, 126, 127, 65_535, 65_536, 70_000]) texts.push('y'.repeat(Math.max(0, bytes - frameLength(0))))
+    for (const bytes of [0, 125, 126, 127, 65_535, 65_536, 70_000]) texts.push('y'.repeat(Math.max(0, bytes - emptyFrameBytes)))
     texts.push('é水'.repeat(30_000))
     texts.forEach((t, i) => hub.publish({ type: 'index', key: `k-${i}`, district: 'xihu', data: { t } }))
     await client.until((f) => f.includes(`"seq":${texts.length},`))
