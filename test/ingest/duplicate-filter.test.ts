@@ -285,7 +285,10 @@ describe('duplicateFilter sweep', () => {
       fc.property(fc.array(op, { minLength: 50, maxLength: 600, size: 'max' }), (ops) => {
         let now = 0
         const filter = duplicateFilter({ clock: { now: () => now }, horizonMs: 1000, slackMs: 0 })
-        const at = new Map<string, number>()
+        // when each pair was accepted, and how long past the horizon it may be held: with no slack, by as much as
+        // its lag (acceptance time − ts) fell below the highest lag of the sensor's pairs accepted before it (drift)
+        const at = new Map<string, { at: number; over: number }>()
+        const highestLag = new Map<number, number>()
         for (const o of ops) {
           if (o.kind === 'advance') now += o.ms
           else if (o.kind === 'forget') {
@@ -294,11 +297,18 @@ describe('duplicateFilter sweep', () => {
           } else {
             const key = `S${o.sensor}/${o.ts}`
             const prev = at.get(key)
-            expect(filter.seen(`S${o.sensor}`, o.ts)).toBe(prev !== undefined && now - prev < 1000)
-            if (prev === undefined || now - prev >= 1000) at.set(key, now)
+            const seen = filter.seen(`S${o.sensor}`, o.ts)
+            if (prev !== undefined && now - prev.at < 1000) expect(seen).toBe(true)
+            else if (prev === undefined || now - prev.at >= 1000 + prev.over) expect(seen).toBe(false)
+            if (!seen) {
+              const lag = now - o.ts
+              const before = highestLag.get(o.sensor) ?? lag
+              at.set(key, { at: now, over: Math.max(0, before - lag) })
+              highestLag.set(o.sensor, Math.max(before, lag))
+            }
           }
           const stats = filter.stats()
-          const held = new Set([...at].filter(([, a]) => now - a < 1000).map(([k]) => k.split('/')[0]))
+          const held = new Set([...at].filter(([, a]) => now - a.at < 1000).map(([k]) => k.split('/')[0]))
           expect(stats.sensors).toBeGreaterThanOrEqual(held.size)
         }
       }),
