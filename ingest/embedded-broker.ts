@@ -5,7 +5,8 @@ import { Aedes, type AuthenticateError, type Client, type PublishPacket } from '
 import type { Logger } from 'pino'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import { isWithholdAck, type Broker, type BrokerMessage, type MessageHandler, type PublishOptions } from '../ports.js'
-import { createHandlerTable, isValidTopicName, type HandlerErrorSink } from './topic-match.js'
+import { attachMqttFront, type TakenPublish } from './mqtt-front.js'
+import { createHandlerTable, isValidTopicName, topicMatches, type HandlerErrorSink } from './topic-match.js'
 
 /** A connected MQTT client, as the auth hooks see it. */
 export interface BrokerClient {
@@ -79,53 +80,8 @@ export interface EmbeddedBroker extends Broker {
   closeClients(options?: { qosPublishersOnly?: boolean }): Promise<number>
 }
 
-/**
- * A packet-size guard fed with every chunk the broker reads from one connection, in order. It follows the
- * MQTT framing (one type byte, then the remaining length in up to four 7-bit bytes [MQTT-2.2.3]) and calls
- * `onOversize` with the announced size as soon as a fixed header announces a packet above `limit`, before
- * its body is buffered. A malformed length makes it stop watching (aedes' parser rejects the connection).
- */
-export function packetSizeGuard(limit: number, onOversize: (bytes: number) => void): (chunk: Buffer) => void {
-  let phase: 'type' | 'length' | 'body' = 'type'
-  let remaining = 0
-  let multiplier = 1
-  let lengthBytes = 0
-  let done = false
-  return (chunk) => {
-    let i = 0
-    while (!done && i < chunk.length) {
-      if (phase === 'body') {
-        const take = Math.min(remaining, chunk.length - i)
-        i += take
-        remaining -= take
-        if (remaining === 0) phase = 'type'
-        continue
-      }
-      const byte = chunk[i++] as number
-      if (phase === 'type') {
-        phase = 'length'
-        remaining = 0
-        multiplier = 1
-        lengthBytes = 0
-        continue
-      }
-      remaining += (byte & 0x7f) * multiplier
-      multiplier *= 128
-      lengthBytes++
-      if ((byte & 0x80) !== 0) {
-        if (lengthBytes === 4) done = true
-        continue
-      }
-      const total = 1 + lengthBytes + remaining
-      if (total > limit) {
-        done = true
-        onOversize(total)
-        return
-      }
-      phase = remaining === 0 ? 'type' : 'body'
-    }
-  }
-}
+/** Distinct subscription filters matched one by one against taken messages before every message is relayed. */
+const RELAY_FILTERS_MAX = 64
 
 function listen(server: NetServer | HttpServer, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -152,11 +108,17 @@ function toBuffer(payload: string | Buffer): Buffer {
 /**
  * Creates the embedded MQTT 3.1.1 broker (aedes) with a TCP listener and, with `wsPort`, an MQTT-over-websocket
  * listener. It is a full broker: every topic is relayed between clients. `subscribe()` registers engine handlers
- * that run on every client PUBLISH of a matching topic inside aedes' `authorizePublish` hook, which aedes awaits
- * before it sends PUBACK (QoS 1) or PUBREC (QoS 2) and before it routes the message, so durable work done by a
- * handler precedes the acknowledgement (SPEC §5). A failing handler is logged and the message still acknowledged
- * and relayed. Messages the engine publishes go to client subscribers only, never to engine handlers.
- * `subscribe()` may be called before `start()`; do so to have no message arrive unhandled.
+ * that run on every client PUBLISH of a matching topic, before it is acknowledged (PUBACK, PUBREC) or routed, so
+ * durable work done by a handler precedes the acknowledgement (SPEC §5). A failing handler is logged and the message
+ * still acknowledged and relayed. Messages the engine publishes go to client subscribers only, never to engine
+ * handlers. `subscribe()` may be called before `start()`; do so to have no message arrive unhandled.
+ *
+ * Each connection has a front (`attachMqttFront`) ahead of aedes: once the client is connected, it takes the QoS 0
+ * and 1 PUBLISH packets on the engine's topics, runs the handlers and answers PUBACK itself, in packet order, while
+ * it reads on; it relays such a message through aedes only when it is retained or a client holds a subscription
+ * that may match it. Everything else (CONNECT, SUBSCRIBE, QoS 2, other topics) goes to aedes, which runs the
+ * handlers of what it gets inside its `authorizePublish` hook. aedes alone reads a client's next packets only once
+ * every packet of its last read is acknowledged, so a QoS 1 publisher would wait for a log commit per read.
  */
 export function createEmbeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBroker {
   const host = options.host ?? EMBEDDED_BROKER_DEFAULTS.host
@@ -204,14 +166,21 @@ export function createEmbeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBr
 
   /**
    * Decides a client PUBLISH for aedes' `authorizePublish`: `done(null)` acknowledges and routes it, `done(err)`
-   * closes the connection. Without an authorization hook and with handlers that finish at once (QoS 0), `done` is
-   * called before this returns, without a promise per message.
+   * closes the connection.
    */
   function admitPublish(client: Client | null, packet: PublishPacket, done: (err: Error | null) => void): void {
     if (client !== null && oversized.has(client.conn)) return done(new Error('packet above the size limit'))
     // $SYS/ is the broker's own namespace (aedes' default check, kept because this hook replaces it)
     if (packet.topic.startsWith('$SYS/')) return done(new Error('$SYS/ topic is reserved'))
-    const message: BrokerMessage = { topic: packet.topic, payload: toBuffer(packet.payload), qos: packet.qos }
+    admit(client, { topic: packet.topic, payload: toBuffer(packet.payload), qos: packet.qos }, done)
+  }
+
+  /**
+   * Authorizes a client PUBLISH and runs the engine handlers: `done(null)` once it may be acknowledged,
+   * `done(err)` to close the connection. Without an authorization hook and with handlers that finish at once
+   * (QoS 0), `done` is called before this returns, without a promise per message.
+   */
+  function admit(client: Client | null, message: BrokerMessage, done: (err: Error | null) => void): void {
     const hook = options.authorizePublish
     if (hook === undefined) return deliver(client, message, done)
     Promise.resolve()
@@ -219,15 +188,51 @@ export function createEmbeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBr
       .then(
         (ok) => ok,
         (err: unknown) => {
-          log.error({ err, topic: packet.topic }, 'authorizePublish hook failed')
+          log.error({ err, topic: message.topic }, 'authorizePublish hook failed')
           return false
         },
       )
       .then((ok) => {
         // [MQTT-3.3.5-2] no negative acknowledgement in 3.1.1: close the connection
-        if (!ok) done(new Error(`not authorized to publish on ${packet.topic}`))
+        if (!ok) done(new Error(`not authorized to publish on ${message.topic}`))
         else deliver(client, message, done)
       })
+  }
+
+  /**
+   * Filters clients have been granted, to know which taken messages must also be relayed; never shrinks (a
+   * persistent session keeps its subscriptions while offline). Past `RELAY_FILTERS_MAX` distinct filters, or
+   * with a `$`-prefixed one (shared subscriptions), every message is relayed and aedes matches.
+   */
+  const relayFilters = new Set<string>()
+  let relayEverything = false
+
+  function granted(filter: string): void {
+    if (relayEverything || relayFilters.has(filter)) return
+    if (filter.startsWith('$') || relayFilters.size >= RELAY_FILTERS_MAX) relayEverything = true
+    else relayFilters.add(filter)
+  }
+
+  function wanted(topic: string): boolean {
+    if (relayEverything) return true
+    for (const filter of relayFilters) if (topicMatches(filter, topic)) return true
+    return false
+  }
+
+  /**
+   * A PUBLISH the front took for the engine: admitted and handled as aedes would, then relayed through aedes when
+   * a client may have subscribed to it or it is retained. The front acknowledges it.
+   */
+  function takePublish(client: Client, taken: TakenPublish, done: (err: Error | null) => void): void {
+    const message: BrokerMessage = { topic: taken.topic, payload: taken.payload, qos: taken.qos }
+    admit(client, message, (err) => {
+      if (err === null && aedes !== undefined && (taken.retain || wanted(taken.topic))) {
+        aedes.publish({ cmd: 'publish', topic: taken.topic, payload: taken.payload, qos: taken.qos, retain: taken.retain, dup: false }, (relayErr) => {
+          if (relayErr) log.debug({ err: relayErr.message, topic: taken.topic }, 'relay failed')
+        })
+      }
+      done(err)
+    })
   }
 
   /** Per client, what logs its messages' handler failures: made once per connection, not per message. */
@@ -265,27 +270,37 @@ export function createEmbeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBr
     )
   }
 
-  function accept(conn: Duplex, remoteAddress: string | undefined, req?: IncomingMessage): void {
+  function accept(socket: Duplex, remoteAddress: string | undefined, req?: IncomingMessage): void {
     if (aedes === undefined || closing !== undefined) {
-      conn.destroy()
+      socket.destroy()
       return
     }
-    remoteAddresses.set(conn, remoteAddress)
-    const client = aedes.handle(conn, req)
-    connections.set(conn, client)
-    conn.once('close', () => connections.delete(conn))
-    // Attached after aedes' 'readable' listener, so the stream stays paused and 'data' fires inside each
-    // conn.read() aedes makes, before the bytes reach its parser: the guard sees every byte first.
-    conn.on(
-      'data',
-      packetSizeGuard(maxPacketBytes, (bytes) => {
-        if (oversized.has(conn)) return
+    let client: Client | undefined
+    // aedes reads and writes through the front, which takes the engine's PUBLISH packets ahead of it
+    const conn = attachMqttFront(socket, {
+      maxPacketBytes,
+      onOversize(bytes) {
+        if (oversized.has(socket)) return
+        // both: aedes' hook checks its stream, the websocket listener the socket
+        oversized.add(socket)
         oversized.add(conn)
         stats.oversizedPackets++
-        log.warn({ clientId: client.id ?? undefined, remoteAddress, bytes, limit: maxPacketBytes }, 'packet above the size limit, connection closed')
-        conn.destroy()
-      }),
-    )
+        log.warn({ clientId: client?.id ?? undefined, remoteAddress, bytes, limit: maxPacketBytes }, 'packet above the size limit, connection closed')
+        socket.destroy()
+      },
+      ready: () => client !== undefined && client.connected && !client.closed && (client.version === 3 || client.version === 4),
+      takes: (topic) => table.matching(topic).length > 0,
+      publish: (taken, done) => takePublish(client as Client, taken, done),
+      onActivity() {
+        // aedes restarts a client's keepalive timer on every packet it handles [MQTT-3.1.2-24]; taken packets
+        // never reach it, so the front restarts it once per read
+        ;(client as unknown as { _keepaliveTimer?: NodeJS.Timeout | null })._keepaliveTimer?.refresh()
+      },
+    })
+    remoteAddresses.set(conn, remoteAddress)
+    client = aedes.handle(conn, req)
+    connections.set(socket, client)
+    socket.once('close', () => connections.delete(socket))
   }
 
   async function start(): Promise<void> {
@@ -297,11 +312,17 @@ export function createEmbeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBr
       },
       authorizeSubscribe(client, subscription, callback) {
         const hook = options.authorizeSubscribe
-        if (hook === undefined) return callback(null, subscription)
+        if (hook === undefined) {
+          granted(subscription.topic)
+          return callback(null, subscription)
+        }
         Promise.resolve()
           .then(() => hook(clientView(client), subscription.topic))
           .then(
-            (ok) => callback(null, ok ? subscription : null),
+            (ok) => {
+              if (ok) granted(subscription.topic)
+              callback(null, ok ? subscription : null)
+            },
             (err: unknown) => {
               log.error({ err, filter: subscription.topic }, 'authorizeSubscribe hook failed')
               callback(null, null)

@@ -3,7 +3,7 @@ import { connect as netConnect } from 'node:net'
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createEmbeddedBroker, packetSizeGuard, type EmbeddedBroker, type EmbeddedBrokerOptions } from '../../ingest/embedded-broker.js'
+import { createEmbeddedBroker, type EmbeddedBroker, type EmbeddedBrokerOptions } from '../../ingest/embedded-broker.js'
 import type { BrokerMessage } from '../../ports.js'
 import { deferred, nextEvent, waitFor } from '../helpers/wait-for.js'
 import { brokerContract, mqttDevice } from './broker-contract.js'
@@ -23,42 +23,6 @@ brokerContract('embedded aedes', async () => {
       await broker.close()
     },
   }
-})
-
-describe('packetSizeGuard', () => {
-  function publishHeader(remaining: number): Buffer {
-    const bytes = [0x30]
-    let x = remaining
-    do {
-      let b = x % 128
-      x = Math.floor(x / 128)
-      if (x > 0) b |= 0x80
-      bytes.push(b)
-    } while (x > 0)
-    return Buffer.from(bytes)
-  }
-
-  it('trips on the first header announcing a packet above the limit, whatever the chunking', () => {
-    const sizes: number[] = []
-    const guard = packetSizeGuard(100, (n) => sizes.push(n))
-    const small = Buffer.concat([publishHeader(50), Buffer.alloc(50)])
-    const stream = Buffer.concat([small, small, publishHeader(200), Buffer.alloc(10)])
-    for (const byte of stream) guard(Buffer.from([byte]))
-    expect(sizes).toEqual([1 + 2 + 200])
-  })
-
-  it('accepts a packet of exactly the limit and zero-length packets', () => {
-    const sizes: number[] = []
-    const guard = packetSizeGuard(100, (n) => sizes.push(n))
-    guard(Buffer.concat([Buffer.from([0xc0, 0x00]), publishHeader(98), Buffer.alloc(98), Buffer.from([0xe0, 0x00])]))
-    expect(sizes).toEqual([])
-  })
-
-  it('sees a four-byte remaining length', () => {
-    const sizes: number[] = []
-    packetSizeGuard(262_144, (n) => sizes.push(n))(publishHeader(268_435_455))
-    expect(sizes).toEqual([1 + 4 + 268_435_455])
-  })
 })
 
 describe('createEmbeddedBroker', () => {
