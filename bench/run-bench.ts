@@ -375,8 +375,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
           ingestOnly[mode] = r.rate
         }
       } finally {
-        // Its log is thrown away: no need to give the paused writer its 10 s at shutdown.
-        await engine.stop('SIGKILL')
+        // Its log is thrown away: no need to give the paused writer its 10 s at shutdown, unless it is to write a profile.
+        await engine.stop(options.profileDir === undefined ? 'SIGKILL' : undefined)
       }
     }
 

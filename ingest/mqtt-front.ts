@@ -141,6 +141,14 @@ export const MQTT_FRONT_DEFAULTS = {
 const PAUSED_BY_BROKER = 1
 const PAUSED_BY_IN_FLIGHT = 2
 const PAUSED_BY_WRITES = 4
+const PAUSED_FOR_TURN = 8
+
+/**
+ * Bytes of one connection handled in one event-loop turn before the front yields until the next: libuv reads a
+ * busy socket up to 32 times per turn, and a turn that handles megabytes of messages starves everything else (the
+ * InfluxDB writer, the HTTP API, other clients).
+ */
+const BYTES_PER_TURN = 65_536
 
 /** Deepest topic the front takes; deeper ones go to the broker, which refuses them (aedes' default limit). */
 const MAX_TOPIC_LEVELS = 100
@@ -329,11 +337,22 @@ export function attachMqttFront(connection: Duplex, options: MqttFrontOptions): 
     },
   )
 
+  let bytesThisTurn = 0
+  const nextTurn = (): void => {
+    bytesThisTurn = 0
+    setPaused(PAUSED_FOR_TURN, false)
+  }
+
   connection.on('data', (chunk: Buffer) => {
     tookThisRead = false
     frame(chunk)
     flushRun()
     if (tookThisRead) options.onActivity()
+    bytesThisTurn += chunk.length
+    if (bytesThisTurn >= BYTES_PER_TURN && (pausedBy & PAUSED_FOR_TURN) === 0) {
+      setPaused(PAUSED_FOR_TURN, true)
+      setImmediate(nextTurn)
+    }
   })
   connection.on('end', () => broker.push(null))
   connection.on('error', (err) => broker.destroy(err))

@@ -153,12 +153,17 @@ describe('createPacketFramer', () => {
 describe('attachMqttFront on a real socket', () => {
   let server: Server | undefined
   let client: Socket | undefined
+  let onTake = (_taken: { message: TakenPublish; done: (err: Error | null) => void }): void => {}
+  const serverSockets: Socket[] = []
 
   afterEach(async () => {
     client?.destroy()
+    // a paused socket does not see its peer go
+    for (const socket of serverSockets.splice(0)) socket.destroy()
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()))
     server = undefined
     client = undefined
+    onTake = () => {}
   })
 
   /** A server whose one connection gets a front taking every PUBLISH; returns the stream the broker would get. */
@@ -166,13 +171,17 @@ describe('attachMqttFront on a real socket', () => {
     const taken: { message: TakenPublish; done: (err: Error | null) => void }[] = []
     const innerReady = deferred<Duplex>()
     server = createServer((socket) => {
+      serverSockets.push(socket)
       const inner = attachMqttFront(socket, {
           maxPacketBytes: 1 << 16,
           maxInFlight,
           onOversize: () => socket.destroy(),
           ready: () => true,
           takes: (topic) => topic.startsWith('city/'),
-          publish: (message, done) => taken.push({ message, done }),
+          publish: (message, done) => {
+            taken.push({ message, done })
+            onTake({ message, done })
+          },
           onActivity: () => {},
         })
       // what the broker would do with a failed connection
@@ -209,6 +218,29 @@ describe('attachMqttFront on a real socket', () => {
     await waitFor(() => acks.length === 10, { message: 'every PUBACK' })
     expect(acks).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
     expect(taken.map((t) => t.message.topic)).toEqual(Array.from({ length: 10 }, (_, i) => `city/s/${i + 1}`))
+  })
+
+  it('yields the event loop after 64 KiB of one connection, so one busy publisher does not starve the rest', async () => {
+    const { taken, client } = await frontPair(2)
+    // two messages awaiting done hold the front's reading, while 200 KB more wait in the socket
+    for (let id = 1; id <= 2; id++) {
+      client.write(publishPacket('city/hold', '{}', 1, id))
+      await waitFor(() => taken.length === id, { message: `message ${id} taken` })
+    }
+    const packets = Array.from({ length: 3000 }, (_, i) => publishPacket(`city/s/${i % 50}`, `{"v":${i},"pad":"${'x'.repeat(40)}"}`))
+    const all = Buffer.concat(packets)
+    expect(all.length).toBeGreaterThan(3 * 65_536)
+    client.write(all)
+    // a check-phase callback queued by the first take after resuming runs once the reads of that turn are over
+    let atNextTurn: number | undefined
+    onTake = (t) => {
+      t.done(null)
+      if (taken.length === 3) setImmediate(() => (atNextTurn = taken.length - 2))
+    }
+    for (const t of taken.slice(0, 2)) t.done(null)
+    await waitFor(() => taken.length === 3002, { message: 'every message taken' })
+    expect(atNextTurn).toBeGreaterThan(0)
+    expect(atNextTurn).toBeLessThan(2000)
   })
 
   it('passes every packet it does not take to the broker byte for byte, in order, and the broker writes through it', async () => {
