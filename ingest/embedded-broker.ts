@@ -224,9 +224,10 @@ export function createEmbeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBr
    * a client may have subscribed to it or it is retained. The front acknowledges it.
    */
   function takePublish(client: Client, taken: TakenPublish, done: (err: Error | null) => void): void {
-    const message: BrokerMessage = { topic: taken.topic, payload: taken.payload, qos: taken.qos }
-    admit(client, message, (err) => {
-      if (err === null && aedes !== undefined && (taken.retain || wanted(taken.topic))) {
+    // the taken message goes to the handlers as it is; a closure only for one to relay
+    if (!taken.retain && !wanted(taken.topic)) return admit(client, taken, done)
+    admit(client, taken, (err) => {
+      if (err === null && aedes !== undefined) {
         aedes.publish({ cmd: 'publish', topic: taken.topic, payload: taken.payload, qos: taken.qos, retain: taken.retain, dup: false }, (relayErr) => {
           if (relayErr) log.debug({ err: relayErr.message, topic: taken.topic }, 'relay failed')
         })

@@ -1,4 +1,5 @@
 import { Duplex } from 'node:stream'
+import type { BrokerMessage } from '../ports.js'
 
 /**
  * Receives the whole packets a framer cut from one connection's bytes, in order: `packet[start]` is the fixed
@@ -97,8 +98,8 @@ export function createPacketFramer(limit: number, onPacket: PacketSink, events: 
   }
 }
 
-/** A client PUBLISH the front takes for the engine. */
-export interface TakenPublish {
+/** A client PUBLISH the front takes for the engine; handed on to the engine's handlers as it is. */
+export interface TakenPublish extends BrokerMessage {
   readonly topic: string
   /** The payload in a buffer of its own (not a view of a read chunk). */
   readonly payload: Buffer
@@ -249,6 +250,15 @@ export function attachMqttFront(connection: Duplex, options: MqttFrontOptions): 
     broker.destroy(err)
   }
 
+  /** A taken PUBLISH is done: one fewer awaited; a failure closes the connection. */
+  function settled(err: Error | null): void {
+    inFlight--
+    if (inFlight < maxInFlight >> 1) setPaused(PAUSED_BY_IN_FLIGHT, false)
+    if (err !== null) fail(err)
+  }
+  // one callback for every QoS 0 message, which owes no acknowledgement: no closure per message
+  const doneAtQos0 = settled
+
   /** Takes a PUBLISH if it is one the engine handles; false leaves it to the broker. */
   function take(packet: Buffer, start: number, bodyStart: number, end: number, owned: boolean): boolean {
     const flags = (packet[start] as number) & 0x0f
@@ -280,19 +290,18 @@ export function attachMqttFront(connection: Duplex, options: MqttFrontOptions): 
     tookThisRead = true
     inFlight++
     if (inFlight >= maxInFlight) setPaused(PAUSED_BY_IN_FLIGHT, true)
-    let slot = -1
-    if (qos === 1) {
-      slot = ackIds.length
-      ackIds.push(messageId)
-      ackReady.push(false)
+    if (qos === 0) {
+      options.publish({ topic, payload, qos, retain, messageId }, doneAtQos0)
+      return true
     }
+    const slot = ackIds.length
+    ackIds.push(messageId)
+    ackReady.push(false)
     const ids = ackIds
-    options.publish({ topic, payload, qos: qos as 0 | 1, retain, messageId }, (err) => {
-      inFlight--
-      if (inFlight < maxInFlight >> 1) setPaused(PAUSED_BY_IN_FLIGHT, false)
-      if (err !== null) return fail(err)
+    options.publish({ topic, payload, qos: 1, retain, messageId }, (err) => {
+      settled(err)
       // a slot of the queue as it was when taken: the queue is replaced only once every slot is acknowledged
-      if (slot < 0 || ids !== ackIds) return
+      if (err !== null || ids !== ackIds) return
       ackReady[slot] = true
       if (slot === ackHead && !ackFlushScheduled) {
         ackFlushScheduled = true
