@@ -146,6 +146,8 @@ const MODES: Record<Mode, { qos: 0 | 1; batch: number }> = { qos0: { qos: 0, bat
 const INTERVAL_S = 1
 /** Event-time speed of the flat-out publishers: pacing never holds them back (their event time stays in the past). */
 const FLAT_OUT_SPEED = 1000
+/** Wall-clock seconds the soak's publisher may run past the soak's length, which its event time allows for. */
+const SOAK_OVERRUN_S = 30
 /** Seconds of the latency run not measured: the probe's connections and the JIT warming up. */
 const LATENCY_WARMUP_S = 2
 /**
@@ -433,8 +435,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const ratePerS = Math.max(100, Math.round(0.8 * (endToEnd.qos1 > 0 ? endToEnd.qos1 : 2500)))
       const perEventS = registryReadingsPerS(benchRegistry(copies).sensors)
       const speed = ratePerS / perEventS
-      // The last reading at least a minute before the clock: the event time the soak covers, plus a minute.
-      const from = Math.floor((Date.now() - (profile.soakS * speed + 60) * 1000) / 1000) * 1000
+      // The last reading at least a minute before the clock: the event time the soak covers, plus what the publisher
+      // may run past its time (it starts before the first reading is seen and stops at a signal), SOAK_OVERRUN_S of
+      // wall time at the soak's speed, plus a minute. Without the overrun a loaded machine's fraction of a second took
+      // a smoke soak's last readings past the engine's 5-minute future limit: refused as ts_future, yet acknowledged.
+      const from = Math.floor((Date.now() - ((profile.soakS + SOAK_OVERRUN_S) * speed + 60) * 1000) / 1000) * 1000
       log(`memory soak: ${profile.soakS} s at ${ratePerS.toLocaleString('en-US')} messages/s, every sensor at its registry interval, event time at ${speed.toFixed(0)}x`)
       const db = 'bench_soak'
       const engine = await startBenchEngine({ registry: registryFile, influxUrl, influxDb: db, nodeArgs: nodeArgs('engine-soak') })
@@ -484,7 +489,25 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         const trend = rssTrend(samples)
         // Nothing lost: every acknowledged reading stored once the writer has drained.
         const readings = summary.readingsAcknowledged
-        await until(async () => ((await metric('citywater_readings_accepted_total')) >= readings && (await metric('citywater_influx_backlog_points')) === 0 ? true : undefined), 'the soak draining', 300_000, 200)
+        let last = { accepted: 0, backlog: Number.NaN, rejected: 0, duplicates: 0 }
+        await until(
+          async () => {
+            const m = await engine.metrics()
+            last = {
+              accepted: m.get('citywater_readings_accepted_total') ?? 0,
+              backlog: m.get('citywater_influx_backlog_points') ?? Number.NaN,
+              rejected: m.get('citywater_readings_rejected_total') ?? 0,
+              duplicates: m.get('citywater_readings_duplicate_total') ?? 0,
+            }
+            return last.accepted >= readings && last.backlog === 0 ? true : undefined
+          },
+          'the soak draining',
+          300_000,
+          200,
+        ).catch((err: Error) => {
+          // Say where it stuck, for the next run's diagnosis.
+          throw new Error(`${err.message} (${readings} readings acknowledged; accepted ${last.accepted}, InfluxDB backlog ${last.backlog}, rejected ${last.rejected}, duplicates ${last.duplicates})`)
+        })
         const stored = await countStored(influxUrl, db, from, (summary.lastTs ?? from) + 1)
         soak = {
           seconds: Number((samples[samples.length - 1]?.[0] ?? 0).toFixed(1)),
