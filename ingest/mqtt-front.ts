@@ -144,6 +144,9 @@ const PAUSED_BY_IN_FLIGHT = 2
 const PAUSED_BY_WRITES = 4
 const PAUSED_FOR_TURN = 8
 
+/** Acknowledged entries of the PUBACK queue dropped at once, at the least. */
+const ACK_COMPACT_AT = 1024
+
 /**
  * Bytes of one connection handled in one event-loop turn before the front yields until the next: libuv reads a
  * busy socket up to 32 times per turn, and a turn that handles megabytes of messages starves everything else (the
@@ -174,9 +177,11 @@ export function attachMqttFront(connection: Duplex, options: MqttFrontOptions): 
   let tookThisRead = false
 
   // PUBACKs owed, in packet order: the packet identifier and whether its publish is done
+  // (entry k of the arrays is the connection's taken QoS 1 packet number ackBase + k; ackHead the next to acknowledge)
   let ackIds: number[] = []
   let ackReady: boolean[] = []
   let ackHead = 0
+  let ackBase = 0
   let ackFlushScheduled = false
 
   function setPaused(bit: number, on: boolean): void {
@@ -235,9 +240,12 @@ export function attachMqttFront(connection: Duplex, options: MqttFrontOptions): 
       out[4 * k + 3] = id & 0xff
     }
     ackHead += n
-    if (ackHead === ackIds.length) {
-      ackIds = []
-      ackReady = []
+    // drop what is acknowledged once it is most of the queue: a publisher that always has packets in flight never
+    // empties it
+    if (ackHead >= ACK_COMPACT_AT && ackHead * 2 >= ackIds.length) {
+      ackIds = ackIds.slice(ackHead)
+      ackReady = ackReady.slice(ackHead)
+      ackBase += ackHead
       ackHead = 0
     }
     // a client that does not read its acknowledgements is not read either
@@ -294,16 +302,15 @@ export function attachMqttFront(connection: Duplex, options: MqttFrontOptions): 
       options.publish({ topic, payload, qos, retain, messageId }, doneAtQos0)
       return true
     }
-    const slot = ackIds.length
+    const slot = ackBase + ackIds.length
     ackIds.push(messageId)
     ackReady.push(false)
-    const ids = ackIds
     options.publish({ topic, payload, qos: 1, retain, messageId }, (err) => {
       settled(err)
-      // a slot of the queue as it was when taken: the queue is replaced only once every slot is acknowledged
-      if (err !== null || ids !== ackIds) return
-      ackReady[slot] = true
-      if (slot === ackHead && !ackFlushScheduled) {
+      if (err !== null) return
+      // a packet's entry is dropped only once it is acknowledged, so it is still there
+      ackReady[slot - ackBase] = true
+      if (slot - ackBase === ackHead && !ackFlushScheduled) {
         ackFlushScheduled = true
         process.nextTick(flushAcks)
       }

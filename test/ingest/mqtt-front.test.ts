@@ -243,6 +243,28 @@ describe('attachMqttFront on a real socket', () => {
     expect(atNextTurn).toBeLessThan(2000)
   })
 
+  it('acknowledges a long stream in order while a publisher always has messages in flight', async () => {
+    const { taken, client } = await frontPair(100_000)
+    const acks: number[] = []
+    client.on('data', (b: Buffer) => {
+      for (let i = 0; i + 3 < b.length; i += 4) acks.push(b.readUInt16BE(i + 2))
+    })
+    // each message finishes only when the next one is taken, so one is always awaited
+    let finished = 0
+    onTake = () => {
+      if (taken.length >= 2) (taken[finished++] as (typeof taken)[number]).done(null)
+    }
+    const n = 5000
+    for (let start = 1; start <= n; start += 500) {
+      client.write(Buffer.concat(Array.from({ length: 500 }, (_, k) => publishPacket(`city/s/${k % 7}`, '{}', 1, start + k))))
+      await waitFor(() => taken.length === start + 499, { message: `messages up to ${start + 499} taken` })
+    }
+    await waitFor(() => acks.length === n - 1, { message: 'every PUBACK but the last' })
+    ;(taken[n - 1] as (typeof taken)[number]).done(null)
+    await waitFor(() => acks.length === n, { message: 'the last PUBACK' })
+    expect(acks).toEqual(Array.from({ length: n }, (_, i) => i + 1))
+  })
+
   it('passes every packet it does not take to the broker byte for byte, in order, and the broker writes through it', async () => {
     const { taken, inner, client } = await frontPair(100)
     const toBroker: Buffer[] = []
