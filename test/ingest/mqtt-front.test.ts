@@ -4,7 +4,7 @@ import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createEmbeddedBroker, type EmbeddedBroker } from '../../ingest/embedded-broker.js'
 import { attachMqttFront, createPacketFramer, type TakenPublish } from '../../ingest/mqtt-front.js'
-import type { BrokerMessage } from '../../ports.js'
+import type { BrokerMessage, MessageHandler } from '../../ports.js'
 import { deferred, nextEvent, waitFor, type Deferred } from '../helpers/wait-for.js'
 
 const logger = pino({ level: 'silent' })
@@ -41,6 +41,15 @@ function publishPacket(topic: string, payload: string, qos: 0 | 1 | 2 = 0, messa
 }
 
 const PINGREQ = Buffer.from([0xc0, 0x00])
+
+/** The packet identifiers of the PUBACKs `socket` receives, as they arrive (the only packets a bare front writes). */
+function pubackIds(socket: Socket): number[] {
+  const ids: number[] = []
+  socket.on('data', (b: Buffer) => {
+    for (let i = 0; i + 3 < b.length; i += 4) ids.push(b.readUInt16BE(i + 2))
+  })
+  return ids
+}
 
 /** What a raw client received, packet by packet: the type and, for acknowledgements, the packet identifier. */
 interface Received {
@@ -196,10 +205,7 @@ describe('attachMqttFront on a real socket', () => {
 
   it('stops reading at maxInFlight packets awaiting done and reads on below half of it', async () => {
     const { taken, client } = await frontPair(4)
-    const acks: number[] = []
-    client.on('data', (b: Buffer) => {
-      for (let i = 0; i + 3 < b.length; i += 4) acks.push(b.readUInt16BE(i + 2))
-    })
+    const acks = pubackIds(client)
     // the first four one read at a time; a read is taken whole, the cap applies to the reads after it
     for (let id = 1; id <= 4; id++) {
       client.write(publishPacket(`city/s/${id}`, '{}', 1, id))
@@ -245,10 +251,7 @@ describe('attachMqttFront on a real socket', () => {
 
   it('acknowledges a long stream in order while a publisher always has messages in flight', async () => {
     const { taken, client } = await frontPair(100_000)
-    const acks: number[] = []
-    client.on('data', (b: Buffer) => {
-      for (let i = 0; i + 3 < b.length; i += 4) acks.push(b.readUInt16BE(i + 2))
-    })
+    const acks = pubackIds(client)
     // each message finishes only when the next one is taken, so one is always awaited
     let finished = 0
     onTake = () => {
@@ -295,10 +298,7 @@ describe('attachMqttFront on a real socket', () => {
 
   it('gives a failed publish a closed connection without its PUBACK', async () => {
     const { taken, client } = await frontPair(100)
-    const acks: number[] = []
-    client.on('data', (b: Buffer) => {
-      for (let i = 0; i + 3 < b.length; i += 4) acks.push(b.readUInt16BE(i + 2))
-    })
+    const acks = pubackIds(client)
     const closed = nextEvent(client, 'close')
     client.write(Buffer.concat([publishPacket('city/1', 'one', 1, 1), publishPacket('city/2', 'two', 1, 2), publishPacket('city/3', 'three', 1, 3)]))
     await waitFor(() => taken.length === 3, { message: 'three taken' })
@@ -322,8 +322,11 @@ describe('the embedded broker with its front', () => {
     broker = undefined
   })
 
-  async function start(): Promise<EmbeddedBroker> {
+  /** A started broker whose engine handles `city/#` with `handler`. */
+  async function start(handler: MessageHandler): Promise<EmbeddedBroker> {
     broker = createEmbeddedBroker({ port: 0, logger })
+    await broker.subscribe('city/#', handler)
+    await broker.start()
     return broker
   }
 
@@ -334,15 +337,13 @@ describe('the embedded broker with its front', () => {
   }
 
   it('reads a QoS 1 publisher on while its earlier messages await their handlers, and acknowledges in packet order', async () => {
-    const b = await start()
     const pending = new Map<string, Deferred<void>>()
     const events: string[] = []
-    await b.subscribe('city/#', (m: BrokerMessage) => {
+    await start((m: BrokerMessage) => {
       const d = deferred<void>()
       pending.set(m.topic, d)
       return d.promise
     })
-    await b.start()
     const c = await raw('ordered')
     // separate writes, each waited for: aedes alone would read the second only once the first is acknowledged
     for (let id = 1; id <= 3; id++) {
@@ -364,12 +365,10 @@ describe('the embedded broker with its front', () => {
   })
 
   it('hands the broker the PUBLISH packets that arrive with CONNECT, before the client is connected', async () => {
-    const b = await start()
     const seen: string[] = []
-    await b.subscribe('city/#', (m: BrokerMessage) => {
+    const b = await start((m: BrokerMessage) => {
       seen.push(m.payload.toString())
     })
-    await b.start()
     const socket = netConnect({ port: b.port, host: '127.0.0.1' })
     await nextEvent(socket, 'connect')
     const c = new RawClient(socket)
@@ -383,12 +382,10 @@ describe('the embedded broker with its front', () => {
   })
 
   it("keeps a client that only publishes taken messages alive past 1.5 × its keepalive [MQTT-3.1.2-24]", async () => {
-    const b = await start()
     let seen = 0
-    await b.subscribe('city/#', () => {
+    await start(() => {
       seen++
     })
-    await b.start()
     const c = await raw('busy', 1)
     let closed = false
     c.socket.on('close', () => (closed = true))
@@ -406,12 +403,10 @@ describe('the embedded broker with its front', () => {
   })
 
   it('relays a taken message to a client subscribed to it, and keeps a taken retained message for later subscribers', async () => {
-    const b = await start()
     const handled: string[] = []
-    await b.subscribe('city/#', (m: BrokerMessage) => {
+    await start((m: BrokerMessage) => {
       handled.push(m.payload.toString())
     })
-    await b.start()
     const publisher = await raw('pub')
     publisher.socket.write(publishPacket('city/r/1', 'kept', 1, 1, true))
     await waitFor(() => publisher.pubacks().length === 1, { message: 'retained acknowledged' })
