@@ -180,9 +180,9 @@ export function createEmbeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBr
    * `done(err)` to close the connection. Without an authorization hook and with handlers that finish at once
    * (QoS 0), `done` is called before this returns, without a promise per message.
    */
-  function admit(client: Client | null, message: BrokerMessage, done: (err: Error | null) => void): void {
+  function admit(client: Client | null, message: BrokerMessage, done: (err: Error | null) => void, handlers?: readonly MessageHandler[]): void {
     const hook = options.authorizePublish
-    if (hook === undefined) return deliver(client, message, done)
+    if (hook === undefined) return deliver(client, message, done, handlers)
     Promise.resolve()
       .then(() => hook(client === null ? null : clientView(client), message))
       .then(
@@ -195,7 +195,7 @@ export function createEmbeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBr
       .then((ok) => {
         // [MQTT-3.3.5-2] no negative acknowledgement in 3.1.1: close the connection
         if (!ok) done(new Error(`not authorized to publish on ${message.topic}`))
-        else deliver(client, message, done)
+        else deliver(client, message, done, handlers)
       })
   }
 
@@ -223,17 +223,18 @@ export function createEmbeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBr
    * A PUBLISH the front took for the engine: admitted and handled as aedes would, then relayed through aedes when
    * a client may have subscribed to it or it is retained. The front acknowledges it.
    */
-  function takePublish(client: Client, taken: TakenPublish, done: (err: Error | null) => void): void {
+  function takePublish(client: Client, taken: TakenPublish, handlers: readonly MessageHandler[], done: (err: Error | null) => void): void {
     // the taken message goes to the handlers as it is; a closure only for one to relay
-    if (!taken.retain && !wanted(taken.topic)) return admit(client, taken, done)
-    admit(client, taken, (err) => {
+    if (!taken.retain && !wanted(taken.topic)) return admit(client, taken, done, handlers)
+    const relayed = (err: Error | null): void => {
       if (err === null && aedes !== undefined) {
         aedes.publish({ cmd: 'publish', topic: taken.topic, payload: taken.payload, qos: taken.qos, retain: taken.retain, dup: false }, (relayErr) => {
           if (relayErr) log.debug({ err: relayErr.message, topic: taken.topic }, 'relay failed')
         })
       }
       done(err)
-    })
+    }
+    admit(client, taken, relayed, handlers)
   }
 
   /** Per client, what logs its messages' handler failures: made once per connection, not per message. */
@@ -249,13 +250,16 @@ export function createEmbeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBr
     return sink
   }
 
-  /** Runs the engine handlers of an admitted message, then `done`: with the WithholdAck when one withholds the PUBACK. */
-  function deliver(client: Client | null, message: BrokerMessage, done: (err: Error | null) => void): void {
+  /**
+   * Runs the engine handlers of an admitted message (`matched`: the topic's handlers, if already looked up), then
+   * `done`: with the WithholdAck when one withholds the PUBACK.
+   */
+  function deliver(client: Client | null, message: BrokerMessage, done: (err: Error | null) => void, matched?: readonly MessageHandler[]): void {
     if (client !== null) {
       stats.messagesIn++
       if (message.qos > 0) qosPublishers.add(client)
     }
-    const handlers = table.matching(message.topic)
+    const handlers = matched ?? table.matching(message.topic)
     if (handlers.length === 0) return done(null)
     let ran: Promise<void> | undefined
     try {
@@ -277,6 +281,8 @@ export function createEmbeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBr
       return
     }
     let client: Client | undefined
+    // the handlers of the topic `takes` last accepted: the front calls `publish` for that packet right after
+    let matched: readonly MessageHandler[] = []
     // aedes reads and writes through the front, which takes the engine's PUBLISH packets ahead of it
     const conn = attachMqttFront(socket, {
       maxPacketBytes,
@@ -290,8 +296,8 @@ export function createEmbeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBr
         socket.destroy()
       },
       ready: () => client !== undefined && client.connected && !client.closed && (client.version === 3 || client.version === 4),
-      takes: (topic) => table.matching(topic).length > 0,
-      publish: (taken, done) => takePublish(client as Client, taken, done),
+      takes: (topic) => (matched = table.matching(topic)).length > 0,
+      publish: (taken, done) => takePublish(client as Client, taken, matched, done),
       onActivity() {
         // aedes restarts a client's keepalive timer on every packet it handles [MQTT-3.1.2-24]; taken packets
         // never reach it, so the front restarts it once per read

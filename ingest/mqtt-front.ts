@@ -120,7 +120,10 @@ export interface MqttFrontOptions {
    * 3.1.1. Until then every packet goes to the broker, in order.
    */
   ready(): boolean
-  /** Whether the engine takes a PUBLISH on `topic` (a valid topic name, not in `$` namespaces). */
+  /**
+   * Whether the engine takes a PUBLISH on `topic` (a valid topic name, not in `$` namespaces). When it does, `publish`
+   * is called for that packet before anything else of the front's, so what this looked up may be kept for it.
+   */
   takes(topic: string): boolean
   /**
    * Handles a taken PUBLISH. `done(null)` once it may be acknowledged (its durable work done); `done(err)` closes
@@ -287,12 +290,12 @@ export function attachMqttFront(connection: Duplex, options: MqttFrontOptions): 
     }
     if (packet[bodyStart + 2] === 0x24 || levels > MAX_TOPIC_LEVELS) return false
     const topic = packet.toString('latin1', bodyStart + 2, topicEnd)
-    if (!options.takes(topic)) return false
     let messageId = 0
     if (qos === 1) {
       messageId = packet.readUInt16BE(topicEnd)
       if (messageId === 0) return false // [MQTT-2.3.1-1]
     }
+    if (!options.takes(topic)) return false
     const payload = owned ? packet.subarray(payloadStart, end) : Buffer.from(packet.subarray(payloadStart, end))
     const retain = (flags & 0x01) !== 0
     tookThisRead = true
