@@ -46,6 +46,12 @@ export interface InfluxWriterOptions {
   /** Longest a durable point waits for its batch to fill, in milliseconds; default 1000. */
   flushIntervalMs?: number
   /**
+   * A batch that is not full goes out once the log has made no new points durable for this long, in milliseconds,
+   * rather than waiting out flushIntervalMs: the tail of a burst is written at once. Default 100, so such flushes
+   * are at most ten a second; a steady stream keeps the log busy and is still batched by size and interval.
+   */
+  flushIdleMs?: number
+  /**
    * Write requests in flight at once; default 1. More than one lets InfluxDB apply a later batch before an earlier
    * one, so a re-flagged point (same series and ts) could be overwritten by its older version.
    */
@@ -78,6 +84,7 @@ export const INFLUX_WRITER_DEFAULTS = {
   batchSize: 5_000,
   maxBatchBytes: 4 * 1024 * 1024,
   flushIntervalMs: 1_000,
+  flushIdleMs: 100,
   maxInFlight: 1,
   requestTimeoutMs: 10_000,
   closeTimeoutMs: 5_000,
@@ -189,6 +196,8 @@ class Writer implements InfluxWriter {
   private needsEnsure = true
   private due = false
   private timer: NodeJS.Timeout | undefined
+  /** Restarted by every durable commit; fires once the log has been quiet for flushIdleMs. */
+  private idleTimer: NodeJS.Timeout | undefined
   private wakeUp: (() => void) | undefined
   private wokenEarly = false
   private loop: Promise<void> | undefined
@@ -233,6 +242,7 @@ class Writer implements InfluxWriter {
       batchSize: options.batchSize ?? d.batchSize,
       maxBatchBytes: options.maxBatchBytes ?? d.maxBatchBytes,
       flushIntervalMs: options.flushIntervalMs ?? d.flushIntervalMs,
+      flushIdleMs: options.flushIdleMs ?? d.flushIdleMs,
       maxInFlight: Math.max(1, options.maxInFlight ?? d.maxInFlight),
       requestTimeoutMs: options.requestTimeoutMs ?? d.requestTimeoutMs,
       closeTimeoutMs: options.closeTimeoutMs ?? d.closeTimeoutMs,
@@ -325,6 +335,8 @@ class Writer implements InfluxWriter {
   private async shutdown(): Promise<void> {
     clearTimeout(this.timer)
     this.timer = undefined
+    clearTimeout(this.idleTimer)
+    this.idleTimer = undefined
     clearTimeout(this.backfillTimer)
     if (this.loop !== undefined) {
       this.wake()
@@ -362,6 +374,23 @@ class Writer implements InfluxWriter {
   private onDurable(): void {
     if (this.unsentPoints() >= this.opts.batchSize || this.waiters.length > 0 || this.closing !== undefined) this.wake()
     else if (this.timer === undefined && !this.due) this.armTimer()
+    this.armIdleTimer()
+  }
+
+  /** (Re)starts the quiet-log timer: one timer, restarted at each commit. */
+  private armIdleTimer(): void {
+    if (this.closing !== undefined) return
+    if (this.idleTimer !== undefined) {
+      this.idleTimer.refresh()
+      return
+    }
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined
+      if (this.unsentBytes() <= 0) return
+      this.due = true
+      this.wake()
+    }, this.opts.flushIdleMs)
+    this.idleTimer.unref()
   }
 
   private armTimer(): void {

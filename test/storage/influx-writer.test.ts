@@ -186,6 +186,31 @@ describe('influx writer', () => {
     expect((await rows(url, db, 'SELECT "level_m" FROM "water_level"')).map((r) => r.time)).toEqual(levels(7).map((r) => r.ts))
   })
 
+  it('writes the tail of a burst once the log has been quiet for flushIdleMs, long before the flush interval', async () => {
+    const db = freshDb()
+    const confirmed: number[] = []
+    const { writer, wal } = await makeWriter({ database: db, flushIntervalMs: 600_000, flushIdleMs: 50, onConfirmed: (n) => confirmed.push(n) })
+    await writer.start()
+    await Promise.all(levels(7).map((r) => wal.append([r])))
+    await waitFor(() => confirmed.reduce((a, b) => a + b, 0) === 7, { timeoutMs: 15_000, message: 'the burst written without waiting out the interval' })
+    expect(writer.stats.batchesWritten).toBe(1)
+    expect(await count(url, db, 'water_level', 'level_m')).toBe(7)
+  })
+
+  it('keeps batching a steady stream: the quiet-log flush waits for a pause in the commits', async () => {
+    const db = freshDb()
+    const confirmed: number[] = []
+    const { writer, wal } = await makeWriter({ database: db, flushIntervalMs: 600_000, flushIdleMs: 1_000, onConfirmed: (n) => confirmed.push(n) })
+    await writer.start()
+    // One append per group commit (each awaited): points become durable every few milliseconds for 2.5 idle periods.
+    const started = performance.now()
+    let appended = 0
+    while (performance.now() - started < 2_500) await wal.append(levels(1, appended++))
+    expect(confirmed).toEqual([])
+    await waitFor(() => confirmed.length > 0, { timeoutMs: 20_000, message: 'the stream written once it paused' })
+    expect(confirmed).toEqual([appended])
+  })
+
   it('drains a long log in order with several requests in flight', async () => {
     const db = freshDb()
     const confirmed: number[] = []
