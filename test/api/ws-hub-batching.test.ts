@@ -100,10 +100,40 @@ describe('reading frames', () => {
     ['no fields', { ...base, fields: {} }],
     ['a non-finite field', { ...base, fields: { level_m: Number.NaN } }],
     ['a seq of 0', { ...base, seq: 0 }],
+    ['the last millisecond of a second', { ...base, ts: Date.UTC(2026, 5, 1, 7, 59, 59, 999) }],
+    ['a time before 1970', { ...base, ts: -1_234_567 }],
+    ['a fractional time', { ...base, ts: Date.UTC(2026, 5, 1, 8, 0, 0, 5) + 0.75 }],
+    ['a year past 9999', { ...base, ts: 253_402_300_800_123 }],
   ])('are byte-identical to JSON.stringify(readingJson(r)) for %s', (_, r) => {
     expect(readingJsonText(r)).toBe(JSON.stringify(readingJson(r)))
     // The one-entry time caches give the same text the second time.
     expect(readingJsonText(r)).toBe(JSON.stringify(readingJson(r)))
+  })
+
+  it('gives the text of JSON.stringify for a run of times in and across seconds, days and years', () => {
+    let ts = Date.UTC(2025, 11, 31, 23, 59, 58, 1)
+    for (let i = 0; i < 5_000; i++) {
+      ts += (i * 7_919) % 1_733
+      const r = { ...base, ts, receivedAt: ts + (i % 3) }
+      expect(readingJsonText(r)).toBe(JSON.stringify(readingJson(r)))
+    }
+  })
+
+  it('follows a sensor whose tags change (a registry reload) and flags that change from one reading to the next', () => {
+    const moves: Array<Partial<Reading>> = [
+      {},
+      { segment: 'river-2' },
+      { district: 'gongshu', segment: 'river-2' },
+      { kind: 'flow', fields: { flow_m3s: 2 } },
+      { quality: 'suspect', qualityReason: 'late' },
+      { quality: 'suspect', qualityReason: 'late', tsSource: 'server' },
+      { quality: 'bad', qualityReason: 'range:level_m' },
+      {},
+    ]
+    for (const move of moves) {
+      const r = { ...base, ...move }
+      expect(readingJsonText(r)).toBe(JSON.stringify(readingJson(r)))
+    }
   })
 
   it('throws like readingJson on an invalid time', () => {
