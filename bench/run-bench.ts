@@ -214,9 +214,14 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const influxUrl = influxd.url
     const influxVersion = (await fetch(`${influxUrl}/ping`)).headers.get('x-influxdb-version') ?? 'unknown'
     /** Drops a phase's database once it is measured: InfluxDB would otherwise compact it during a later phase. */
+    // Five minutes: right after a soak's ten million points InfluxDB took over a minute to answer the next drop (of the
+    // 100,000-sensor phase's database) while it compacted and deleted; a slow drop is logged with its time.
     const dropDatabase = async (database: string): Promise<void> => {
-      const [dropped] = await influxStatements({ url: influxUrl, database, timeoutMs: 60_000 }, `DROP DATABASE "${database}"`, { db: database })
+      const started = performance.now()
+      const [dropped] = await influxStatements({ url: influxUrl, database, timeoutMs: 300_000 }, `DROP DATABASE "${database}"`, { db: database })
       if (dropped?.error !== undefined) throw new Error(`benchmark: dropping database ${database} failed: ${dropped.error}`)
+      const seconds = (performance.now() - started) / 1000
+      if (seconds > 10) log(`dropping database ${database} took ${seconds.toFixed(0)} s`)
     }
 
     // The throughput registry, and each publisher's share of its districts (disjoint sensors: no duplicates).
