@@ -70,7 +70,7 @@ interface Head {
   text: string
 }
 
-/** Sensors whose heads are kept (a few megabytes); past it the map starts again, so memory stays bounded whatever the registry. */
+/** Sensors whose heads are kept (a few megabytes); past it the map starts again: bounded whatever the registry. */
 const HEADS_MAX = 16_384
 let heads = new Map<string, Head>()
 

@@ -213,9 +213,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     cleanups.push(() => influxd.stop())
     const influxUrl = influxd.url
     const influxVersion = (await fetch(`${influxUrl}/ping`)).headers.get('x-influxdb-version') ?? 'unknown'
-    /** Drops a phase's database once it is measured: InfluxDB would otherwise compact it during a later phase. */
-    // Five minutes: right after a soak's ten million points InfluxDB took over a minute to answer the next drop (of the
-    // 100,000-sensor phase's database) while it compacted and deleted; a slow drop is logged with its time.
+    /**
+     * Drops a phase's database once it is measured: InfluxDB would otherwise compact it during a later phase. It may
+     * take five minutes (after a soak's ten million points, InfluxDB once did not answer the next drop, of the
+     * 100,000-sensor phase's database, within one); a slow drop is logged with its time.
+     */
     const dropDatabase = async (database: string): Promise<void> => {
       const started = performance.now()
       const [dropped] = await influxStatements({ url: influxUrl, database, timeoutMs: 300_000 }, `DROP DATABASE "${database}"`, { db: database })
