@@ -101,6 +101,11 @@ export abstract class ManagedProcess {
     return this.child !== undefined
   }
 
+  /** The running process's pid (undefined when stopped): the benchmark reads its CPU time. */
+  get pid(): number | undefined {
+    return this.child?.pid
+  }
+
   /** Writes the configuration for the current ports into `dir`; returns the command-line arguments. */
   protected abstract prepare(): Promise<string[]>
 

@@ -116,6 +116,11 @@ export interface PhaseResult {
   zeroLoss: boolean | null
   /** Engine CPU per 1,000 readings, ms. */
   cpuMsPer1k: number
+  /**
+   * End to end: InfluxDB's CPU over the phase per 1,000 readings, ms (null for ingest only): with the engine, the
+   * publishers and InfluxDB on the same cores, what each takes shows where the end-to-end rate goes.
+   */
+  influxCpuMsPer1k: number | null
 }
 
 /** Everything the run measured; `summary` is the JSON line. */
@@ -212,6 +217,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const influxd: Influxd = await startInfluxd({ cqRunInterval: '10s' })
     cleanups.push(() => influxd.stop())
     const influxUrl = influxd.url
+    /** InfluxDB's CPU time so far, ms (0 when it cannot be read). */
+    const influxCpuMs = (): number => (influxd.pid === undefined ? 0 : (procStats(influxd.pid)?.cpuMs ?? 0))
     const influxVersion = (await fetch(`${influxUrl}/ping`)).headers.get('x-influxdb-version') ?? 'unknown'
     /**
      * Drops a phase's database once it is measured: InfluxDB would otherwise compact it during a later phase. It may
@@ -317,6 +324,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const accepted = async (): Promise<number> => (await engine.metrics()).get('citywater_readings_accepted_total') ?? 0
       const acceptedBefore = await accepted()
       const cpuBefore = engine.stats()?.cpuMs ?? 0
+      const influxCpuBefore = influxCpuMs()
       const count = MODES[mode].batch > 1 ? 1 : publishers
       const { summaries, from, to } = await drive({ mqttUrl: engine.mqttUrl, seen: accepted }, mode, count, profile.windowS)
       // Acknowledged readings must all be kept; a reading whose PUBACK the drain did not wait for may be kept too.
@@ -345,30 +353,33 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         throw new Error(`${err.message} (accepted ${last.accepted}, InfluxDB backlog ${last.backlog}, rejected ${last.rejected}, duplicates ${last.duplicates} in all)`)
       })
       const cpuMs = (engine.stats()?.cpuMs ?? cpuBefore) - cpuBefore
+      const influxCpu = influxCpuMs() - influxCpuBefore
       const seconds = (endAt - firstAt) / 1000
       const stored = endToEnd ? await countStored(influxUrl, db, from, to) : null
       const perS = (MODES[mode].batch > 1 ? readings : messages) / seconds
       const zeroLoss = stored === null ? null : stored >= readings && stored <= published
-      return { rate: Math.round(perS), readings, messages: Math.round(messages), seconds: Number(seconds.toFixed(2)), stored, zeroLoss, cpuMsPer1k: Number(((cpuMs * 1000) / Math.max(1, readings)).toFixed(1)) }
+      return { rate: Math.round(perS), readings, messages: Math.round(messages), seconds: Number(seconds.toFixed(2)), stored, zeroLoss, cpuMsPer1k: Number(((cpuMs * 1000) / Math.max(1, readings)).toFixed(1)), influxCpuMsPer1k: endToEnd ? Number(((influxCpu * 1000) / Math.max(1, readings)).toFixed(1)) : null }
     }
 
     const report = (name: string, r: PhaseResult): void => {
       phases[name] = r
-      log(`${name}: ${r.rate.toLocaleString('en-US')}/s (${r.readings.toLocaleString('en-US')} readings in ${r.seconds} s, ${r.cpuMsPer1k} ms CPU per 1,000${r.stored === null ? '' : `, stored ${r.stored.toLocaleString('en-US')}${r.zeroLoss ? '' : ' LOSS'}`})`)
+      log(`${name}: ${r.rate.toLocaleString('en-US')}/s (${r.readings.toLocaleString('en-US')} readings in ${r.seconds} s, ${r.cpuMsPer1k} ms CPU per 1,000${r.stored === null ? '' : `, stored ${r.stored.toLocaleString('en-US')}${r.zeroLoss ? '' : ' LOSS'}`}${r.influxCpuMsPer1k === null ? '' : `; InfluxDB ${r.influxCpuMsPer1k} ms CPU per 1,000`})`)
     }
 
     // 1. InfluxDB alone: the same points, straight to it.
     let influxAlone = 0
     if (want('influx')) {
       log('influxdb alone')
+      const aloneCpuBefore = influxCpuMs()
       const alone = spawnJson('bench/influx-alone.ts', [JSON.stringify({ url: influxUrl, database: 'bench_alone', registry: registryFile, points: profile.influxPoints, start: nextStart, intervalS: INTERVAL_S, batchSize: 5000, inFlight: 1 })])
       const line = await alone.line((l) => 'pointsPerS' in l, 300_000, 'influxdb alone')
       influxAlone = line.pointsPerS as number
+      const aloneCpuPer1k = ((influxCpuMs() - aloneCpuBefore) * 1000) / profile.influxPoints
       nextStart += Math.ceil(profile.influxPoints / (copies * 405)) * INTERVAL_S * 1000 + 1000
       // Measured: drop its data, or InfluxDB compacts it a few seconds later, at over a core for about seven
       // seconds, in the middle of the next phase (ingest only measured a third lower with it).
       await dropDatabase('bench_alone')
-      log(`influxdb alone: ${influxAlone.toLocaleString('en-US')} points/s`)
+      log(`influxdb alone: ${influxAlone.toLocaleString('en-US')} points/s (InfluxDB ${aloneCpuPer1k.toFixed(1)} ms CPU per 1,000)`)
     }
 
     // 2. Ingest only: the writer paused (InfluxDB unreachable), the log on.
@@ -579,6 +590,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       await subscriber.line((l) => l.ready === true, 30_000, 'baseline subscriber')
       const written = (): number => Number([...subscriber.lines].reverse().find((l) => 'written' in l)?.written ?? 0)
       const cpuBefore = (procStats(subscriber.pid)?.cpuMs ?? 0) + (procStats(broker.pid)?.cpuMs ?? 0)
+      const influxCpuBefore = influxCpuMs()
       // A fixed count rather than a window: aedes acknowledges at once, so a window would queue far more than the
       // subscriber can write in the time the benchmark has. One publisher, a fifth of the districts.
       const [share] = await shareOf(5)
@@ -591,10 +603,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const firstAt = summary.firstPublishAt ?? Date.now()
       const endAt = await until(async () => (written() >= readings ? Date.now() : undefined), 'the baseline writing every reading', 600_000, 100)
       const cpuMs = (procStats(subscriber.pid)?.cpuMs ?? 0) + (procStats(broker.pid)?.cpuMs ?? 0) - cpuBefore
+      const influxCpu = influxCpuMs() - influxCpuBefore
       // The baseline stores no quality field: every sensor kind has one required field, counted through count(*).
       const stored = await countStored(influxUrl, 'bench_baseline', from, to, '*')
       const seconds = (endAt - firstAt) / 1000
-      const r: PhaseResult = { rate: Math.round(readings / seconds), readings, messages: readings, seconds: Number(seconds.toFixed(2)), stored, zeroLoss: stored === readings, cpuMsPer1k: Number(((cpuMs * 1000) / Math.max(1, readings)).toFixed(1)) }
+      const r: PhaseResult = { rate: Math.round(readings / seconds), readings, messages: readings, seconds: Number(seconds.toFixed(2)), stored, zeroLoss: stored === readings, cpuMsPer1k: Number(((cpuMs * 1000) / Math.max(1, readings)).toFixed(1)), influxCpuMsPer1k: Number(((influxCpu * 1000) / Math.max(1, readings)).toFixed(1)) }
       report('baseline qos1', r)
       baseline = { qos1: r.rate, cpuMsPer1kReadings: r.cpuMsPer1k, zeroLoss: r.zeroLoss === true }
       await subscriber.stop()

@@ -67,6 +67,10 @@ describe('citywater bench', () => {
     // The figures are not held to targets here, only to sense: every phase moved readings and lost none.
     for (const key of ['qos0', 'qos1', 'batched', 'rssMb', 'rssMb100kSensors']) expect(engine[key]).toBeGreaterThan(0)
     expect(engine.zeroLoss).toBe(true)
+    // InfluxDB's own CPU is read from /proc for InfluxDB alone and each end-to-end phase (where it shares the cores).
+    const influxCpu = [...stderr.matchAll(/(influxdb alone|end-to-end \w+|baseline qos1)\b.*InfluxDB ([\d.]+) ms CPU per 1,000/g)].map((m) => [m[1], Number(m[2])])
+    expect(influxCpu.map(([phase]) => phase)).toEqual(['influxdb alone', 'end-to-end qos0', 'end-to-end qos1', 'end-to-end batched', 'baseline qos1'])
+    expect(influxCpu.find(([phase]) => phase === 'influxdb alone')?.[1]).toBeGreaterThan(0)
     // About a minute and a half on a quiet 2-core machine (a dozen process start-ups), longer beside the other tests.
   }, 420_000)
 })
