@@ -62,28 +62,6 @@ class IsoTimes {
 const tsTimes = new IsoTimes()
 const receivedTimes = new IsoTimes()
 
-/** A sensor's text up to its `ts` value, with the tags it was made from (a registry reload may change them). */
-interface Head {
-  kind: string
-  district: string
-  segment: string
-  text: string
-}
-
-/** Sensors whose heads are kept (a few megabytes); past it the map starts again: bounded whatever the registry. */
-const HEADS_MAX = 16_384
-let heads = new Map<string, Head>()
-
-/** `{"sensor":…,"kind":…,"district":…,"segment":…,"ts":"` of a reading: four escapes and concatenations once per sensor. */
-function headOf(r: Reading): string {
-  const held = heads.get(r.sensor)
-  if (held !== undefined && held.kind === r.kind && held.district === r.district && held.segment === r.segment) return held.text
-  const text = '{"sensor":' + JSON.stringify(r.sensor) + ',"kind":' + JSON.stringify(r.kind) + ',"district":' + JSON.stringify(r.district) + ',"segment":' + JSON.stringify(r.segment) + ',"ts":"'
-  if (heads.size >= HEADS_MAX) heads = new Map()
-  heads.set(r.sensor, { kind: r.kind, district: r.district, segment: r.segment, text })
-  return text
-}
-
 // The text from `quality` to the `receivedAt` value, for the last flags seen: most readings are good device readings.
 let flagsQuality = ''
 let flagsReason = ''
@@ -122,7 +100,11 @@ export function readingJsonText(r: Reading): string {
   }
   // ISO strings never need escaping; the others may (ids are the registry's, reasons the quality stage's).
   return (
-    headOf(r) + tsTimes.of(r.ts) +
+    '{"sensor":' + JSON.stringify(r.sensor) +
+    ',"kind":' + JSON.stringify(r.kind) +
+    ',"district":' + JSON.stringify(r.district) +
+    ',"segment":' + JSON.stringify(r.segment) +
+    ',"ts":"' + tsTimes.of(r.ts) +
     '","values":' + JSON.stringify(r.fields) +
     flagsOf(r) + receivedTimes.of(r.receivedAt) +
     (seq === undefined ? '"}' : '","seq":' + String(seq) + '}')
