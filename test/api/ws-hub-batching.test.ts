@@ -106,7 +106,7 @@ describe('reading frames', () => {
     ['a year past 9999', { ...base, ts: 253_402_300_800_123 }],
   ])('are byte-identical to JSON.stringify(readingJson(r)) for %s', (_, r) => {
     expect(readingJsonText(r)).toBe(JSON.stringify(readingJson(r)))
-    // The one-entry time caches give the same text the second time.
+    // The kept time and flags texts give the same text the second time.
     expect(readingJsonText(r)).toBe(JSON.stringify(readingJson(r)))
   })
 
