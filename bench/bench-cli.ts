@@ -66,7 +66,7 @@ export function benchTable(result: BenchResult): string {
   const line = (r: string[]): string => `| ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`
   const rule = `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`
   const m = s.machine
-  return [`machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGb} GiB, Node ${m.node}, InfluxDB ${m.influxdb}`, line(rows[0] ?? []), rule, ...rows.slice(1).map(line), ''].join('\n')
+  return [`machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGb} GiB, Node ${m.node}, InfluxDB ${m.influxdb}; calibration ${m.calibrationMs.start} ms at the start, ${m.calibrationMs.end} at the end`, line(rows[0] ?? []), rule, ...rows.slice(1).map(line), ''].join('\n')
 }
 
 /** `citywater bench`: runs the benchmark, prints the table and the JSON line; resolves with the exit status. */

@@ -8,6 +8,7 @@ import { startBenchEngine, type BenchEngine } from './bench-engine.js'
 import { spawnJson, type JsonChild } from './child-process.js'
 import { freePort } from './managed-process.js'
 import { startInfluxd, type Influxd } from './influxd.js'
+import { calibrate } from './calibrate.js'
 import { machineInfo, procStats } from './proc-stats.js'
 
 /** How long each part of the benchmark runs; `quick` fits in 2 minutes, `smoke` only proves the harness. */
@@ -126,7 +127,8 @@ export interface PhaseResult {
 /** Everything the run measured; `summary` is the JSON line. */
 export interface BenchResult {
   summary: {
-    machine: ReturnType<typeof machineInfo> & { influxdb: string }
+    /** `calibrationMs`: CPU time of a fixed workload at the run's start and end (bench/calibrate.ts); lower is faster. */
+    machine: ReturnType<typeof machineInfo> & { influxdb: string; calibrationMs: { start: number; end: number } }
     influxAlone: { pointsPerS: number }
     engine: {
       qos0: number
@@ -213,6 +215,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   let nextStart = Date.now() - 100 * 60_000
 
   try {
+    const calibrationStart = calibrate()
+    log(`calibration: ${calibrationStart} ms of CPU for a fixed workload (lower is a faster machine)`)
     log('starting a private InfluxDB')
     const influxd: Influxd = await startInfluxd({ cqRunInterval: '10s' })
     cleanups.push(() => influxd.stop())
@@ -614,9 +618,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       await broker.stop()
     }
 
+    const calibrationEnd = calibrate()
+    log(`calibration at the end: ${calibrationEnd} ms`)
     return {
       summary: {
-        machine: { ...machineInfo(), influxdb: influxVersion },
+        machine: { ...machineInfo(), influxdb: influxVersion, calibrationMs: { start: calibrationStart, end: calibrationEnd } },
         influxAlone: { pointsPerS: influxAlone },
         engine: { ...endToEnd, ingestOnly, latencyMs: latency, soak, rssMb, rssMb100kSensors: rss100k, cpuMsPer1kReadings: e2eCpu, zeroLoss },
         baseline,

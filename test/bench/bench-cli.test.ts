@@ -49,7 +49,7 @@ describe('citywater bench', () => {
     expect(lines.some((l) => l.startsWith('| end to end, zero loss'))).toBe(true)
     const summary = JSON.parse(lines[lines.length - 1] ?? '') as Record<string, unknown>
     expect(summary).toMatchObject({
-      machine: { cpu: expect.any(String), cores: positive, node: process.version },
+      machine: { cpu: expect.any(String), cores: positive, node: process.version, calibrationMs: { start: positive, end: positive } },
       influxAlone: { pointsPerS: positive },
       engine: {
         qos0: positive,
