@@ -118,8 +118,8 @@ export interface PhaseResult {
   /** Engine CPU per 1,000 readings, ms. */
   cpuMsPer1k: number
   /**
-   * End to end: InfluxDB's CPU over the phase per 1,000 readings, ms (null for ingest only): with the engine, the
-   * publishers and InfluxDB on the same cores, what each takes shows where the end-to-end rate goes.
+   * End to end and the baseline: InfluxDB's CPU over the phase per 1,000 readings, ms (null for ingest only). With the
+   * engine, the publishers and InfluxDB on the same cores, what each takes shows where the end-to-end rate goes.
    */
   influxCpuMsPer1k: number | null
 }
