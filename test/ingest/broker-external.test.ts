@@ -145,12 +145,20 @@ describe('createExternalBroker', () => {
       // the engine waits 2 s before its first reconnect attempt, so this message was queued in its session
       expect(broker.connected).toBe(false)
 
-      await waitFor(() => seen.length === 1, { timeoutMs: 10_000, message: 'the queued message' })
+      // Up to 2 + 4 + 8 s: on a loaded machine Mosquitto's restart can outlast the first attempts, and each failed
+      // attempt doubles the engine's wait. On a timeout the state says which it was: not reconnected, or the session lost.
+      await waitFor(
+        () => {
+          if (seen.length === 1) return true
+          throw new Error(`engine ${broker.connected ? 'reconnected' : 'not reconnected'}, next reconnect delay ${broker.reconnectDelayMs} ms`)
+        },
+        { timeoutMs: 20_000, message: 'the queued message' },
+      )
       expect(broker.connected).toBe(true)
       await d.publishAsync(topic, 'live again', { qos: 1 })
       await waitFor(() => seen.length === 2, { message: 'a live message after the reconnect' })
       expect(seen).toEqual(['while away', 'live again'])
-    })
+    }, 60_000)
 
     it('re-subscribes when the broker lost the session (CONNACK sessionPresent 0)', async () => {
       const topic = `ext/${randomUUID()}/in`
