@@ -122,6 +122,11 @@ export interface PhaseResult {
    * engine, the publishers and InfluxDB on the same cores, what each takes shows where the end-to-end rate goes.
    */
   influxCpuMsPer1k: number | null
+  /**
+   * End to end: continuous-query runs InfluxDB completed during the phase (null for ingest only). The rollups
+   * re-aggregate two hours of raw points each run (SPEC §10), which shows in InfluxDB's CPU.
+   */
+  continuousQueries: number | null
 }
 
 /** Everything the run measured; `summary` is the JSON line. */
@@ -174,6 +179,18 @@ async function until<T>(probe: () => Promise<T | undefined>, what: string, timeo
     if (Date.now() > deadline) throw new Error(`benchmark: ${what} did not happen within ${timeoutMs / 1000} s`)
     await sleep(everyMs)
   }
+}
+
+/** Continuous-query runs InfluxDB has completed since it started (`SHOW STATS FOR 'cq'`, queryOk plus queryFail). */
+async function continuousQueryRuns(url: string): Promise<number> {
+  const [result] = await influxStatements({ url, database: '', timeoutMs: 30_000 }, "SHOW STATS FOR 'cq'")
+  const series = result?.series?.[0]
+  const row = series?.values?.[0] ?? []
+  let n = 0
+  series?.columns.forEach((column, i) => {
+    if (column === 'queryOk' || column === 'queryFail') n += Number(row[i] ?? 0)
+  })
+  return n
 }
 
 /** Readings stored in `database` with `from ≤ time < to` over every sensor-kind measurement. */
@@ -329,6 +346,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const acceptedBefore = await accepted()
       const cpuBefore = engine.stats()?.cpuMs ?? 0
       const influxCpuBefore = influxCpuMs()
+      const cqBefore = endToEnd ? await continuousQueryRuns(influxUrl) : 0
       const count = MODES[mode].batch > 1 ? 1 : publishers
       const { summaries, from, to } = await drive({ mqttUrl: engine.mqttUrl, seen: accepted }, mode, count, profile.windowS)
       // Acknowledged readings must all be kept; a reading whose PUBACK the drain did not wait for may be kept too.
@@ -358,16 +376,17 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       })
       const cpuMs = (engine.stats()?.cpuMs ?? cpuBefore) - cpuBefore
       const influxCpu = influxCpuMs() - influxCpuBefore
+      const continuousQueries = endToEnd ? (await continuousQueryRuns(influxUrl)) - cqBefore : null
       const seconds = (endAt - firstAt) / 1000
       const stored = endToEnd ? await countStored(influxUrl, db, from, to) : null
       const perS = (MODES[mode].batch > 1 ? readings : messages) / seconds
       const zeroLoss = stored === null ? null : stored >= readings && stored <= published
-      return { rate: Math.round(perS), readings, messages: Math.round(messages), seconds: Number(seconds.toFixed(2)), stored, zeroLoss, cpuMsPer1k: Number(((cpuMs * 1000) / Math.max(1, readings)).toFixed(1)), influxCpuMsPer1k: endToEnd ? Number(((influxCpu * 1000) / Math.max(1, readings)).toFixed(1)) : null }
+      return { rate: Math.round(perS), readings, messages: Math.round(messages), seconds: Number(seconds.toFixed(2)), stored, zeroLoss, cpuMsPer1k: Number(((cpuMs * 1000) / Math.max(1, readings)).toFixed(1)), influxCpuMsPer1k: endToEnd ? Number(((influxCpu * 1000) / Math.max(1, readings)).toFixed(1)) : null, continuousQueries }
     }
 
     const report = (name: string, r: PhaseResult): void => {
       phases[name] = r
-      log(`${name}: ${r.rate.toLocaleString('en-US')}/s (${r.readings.toLocaleString('en-US')} readings in ${r.seconds} s, ${r.cpuMsPer1k} ms CPU per 1,000${r.stored === null ? '' : `, stored ${r.stored.toLocaleString('en-US')}${r.zeroLoss ? '' : ' LOSS'}`}${r.influxCpuMsPer1k === null ? '' : `; InfluxDB ${r.influxCpuMsPer1k} ms CPU per 1,000`})`)
+      log(`${name}: ${r.rate.toLocaleString('en-US')}/s (${r.readings.toLocaleString('en-US')} readings in ${r.seconds} s, ${r.cpuMsPer1k} ms CPU per 1,000${r.stored === null ? '' : `, stored ${r.stored.toLocaleString('en-US')}${r.zeroLoss ? '' : ' LOSS'}`}${r.influxCpuMsPer1k === null ? '' : `; InfluxDB ${r.influxCpuMsPer1k} ms CPU per 1,000`}${r.continuousQueries === null ? '' : `, ${r.continuousQueries} continuous queries ran`})`)
     }
 
     // 1. InfluxDB alone: the same points, straight to it.
@@ -611,7 +630,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       // The baseline stores no quality field: every sensor kind has one required field, counted through count(*).
       const stored = await countStored(influxUrl, 'bench_baseline', from, to, '*')
       const seconds = (endAt - firstAt) / 1000
-      const r: PhaseResult = { rate: Math.round(readings / seconds), readings, messages: readings, seconds: Number(seconds.toFixed(2)), stored, zeroLoss: stored === readings, cpuMsPer1k: Number(((cpuMs * 1000) / Math.max(1, readings)).toFixed(1)), influxCpuMsPer1k: Number(((influxCpu * 1000) / Math.max(1, readings)).toFixed(1)) }
+      const r: PhaseResult = { rate: Math.round(readings / seconds), readings, messages: readings, seconds: Number(seconds.toFixed(2)), stored, zeroLoss: stored === readings, cpuMsPer1k: Number(((cpuMs * 1000) / Math.max(1, readings)).toFixed(1)), influxCpuMsPer1k: Number(((influxCpu * 1000) / Math.max(1, readings)).toFixed(1)), continuousQueries: null }
       report('baseline qos1', r)
       baseline = { qos1: r.rate, cpuMsPer1kReadings: r.cpuMsPer1k, zeroLoss: r.zeroLoss === true }
       await subscriber.stop()

@@ -71,6 +71,8 @@ describe('citywater bench', () => {
     const influxCpu = [...stderr.matchAll(/(influxdb alone|end-to-end \w+|baseline qos1)\b.*InfluxDB ([\d.]+) ms CPU per 1,000/g)].map((m) => [m[1], Number(m[2])])
     expect(influxCpu.map(([phase]) => phase)).toEqual(['influxdb alone', 'end-to-end qos0', 'end-to-end qos1', 'end-to-end batched', 'baseline qos1'])
     expect(influxCpu.find(([phase]) => phase === 'influxdb alone')?.[1]).toBeGreaterThan(0)
+    // And how many continuous-query runs InfluxDB completed during each end-to-end phase (the rollups' cost shows there).
+    expect(stderr.match(/end-to-end \w+: .*, \d+ continuous queries ran\)/g)).toHaveLength(3)
     // About a minute and a half on a quiet 2-core machine (a dozen process start-ups), longer beside the other tests.
   }, 420_000)
 })
