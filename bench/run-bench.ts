@@ -182,6 +182,34 @@ async function until<T>(probe: () => Promise<T | undefined>, what: string, timeo
   }
 }
 
+/** Milliseconds of CPU per 1,000 readings, to one decimal. */
+function per1k(cpuMs: number, readings: number): number {
+  return Number(((cpuMs * 1000) / Math.max(1, readings)).toFixed(1))
+}
+
+/** Where an engine's drain stands: what it accepted and still has to write, and what it refused or dropped. */
+interface DrainState {
+  accepted: number
+  backlog: number
+  rejected: number
+  duplicates: number
+}
+
+async function drainState(engine: BenchEngine): Promise<DrainState> {
+  const m = await engine.metrics()
+  return {
+    accepted: m.get('citywater_readings_accepted_total') ?? 0,
+    backlog: m.get('citywater_influx_backlog_points') ?? Number.NaN,
+    rejected: m.get('citywater_readings_rejected_total') ?? 0,
+    duplicates: m.get('citywater_readings_duplicate_total') ?? 0,
+  }
+}
+
+/** A drain's state for a timeout's error, so the next run's diagnosis knows where it stuck. */
+function drainReport(state: DrainState): string {
+  return `accepted ${state.accepted}, InfluxDB backlog ${state.backlog}, rejected ${state.rejected}, duplicates ${state.duplicates}`
+}
+
 /** Continuous-query runs InfluxDB has completed since it started (`SHOW STATS FOR 'cq'`, queryOk plus queryFail). */
 async function continuousQueryRuns(url: string): Promise<number> {
   const [result] = await influxStatements({ url, database: '', timeoutMs: 30_000 }, "SHOW STATS FOR 'cq'")
@@ -355,16 +383,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const published = summaries.reduce((n, s) => n + s.readings, 0)
       const messages = summaries.reduce((n, s) => n + s.readings / MODES[mode].batch, 0)
       const firstAt = Math.min(...summaries.map((s) => s.firstPublishAt ?? Date.now()))
-      let last = { accepted: 0, backlog: Number.NaN, rejected: 0, duplicates: 0 }
+      let last: DrainState = { accepted: 0, backlog: Number.NaN, rejected: 0, duplicates: 0 }
       const endAt = await until(
         async () => {
-          const m = await engine.metrics()
-          last = {
-            accepted: (m.get('citywater_readings_accepted_total') ?? 0) - acceptedBefore,
-            backlog: m.get('citywater_influx_backlog_points') ?? Number.NaN,
-            rejected: m.get('citywater_readings_rejected_total') ?? 0,
-            duplicates: m.get('citywater_readings_duplicate_total') ?? 0,
-          }
+          const state = await drainState(engine)
+          last = { ...state, accepted: state.accepted - acceptedBefore }
           const ingested = last.accepted >= readings
           const drained = !endToEnd || last.backlog === 0
           return ingested && drained ? Date.now() : undefined
@@ -372,8 +395,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         `${mode} ${endToEnd ? 'storing' : 'ingesting'} ${readings} readings`,
         300_000,
       ).catch((err: Error) => {
-        // Say where it stuck, for the next run's diagnosis.
-        throw new Error(`${err.message} (accepted ${last.accepted}, InfluxDB backlog ${last.backlog}, rejected ${last.rejected}, duplicates ${last.duplicates} in all)`)
+        throw new Error(`${err.message} (${drainReport(last)}; rejected and duplicates counted since the engine started)`)
       })
       const cpuMs = (engine.stats()?.cpuMs ?? cpuBefore) - cpuBefore
       const influxCpu = influxCpuMs() - influxCpuBefore
@@ -382,7 +404,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const stored = endToEnd ? await countStored(influxUrl, db, from, to) : null
       const perS = (MODES[mode].batch > 1 ? readings : messages) / seconds
       const zeroLoss = stored === null ? null : stored >= readings && stored <= published
-      return { rate: Math.round(perS), readings, messages: Math.round(messages), seconds: Number(seconds.toFixed(2)), stored, zeroLoss, cpuMsPer1k: Number(((cpuMs * 1000) / Math.max(1, readings)).toFixed(1)), influxCpuMsPer1k: endToEnd ? Number(((influxCpu * 1000) / Math.max(1, readings)).toFixed(1)) : null, continuousQueries }
+      return { rate: Math.round(perS), readings, messages: Math.round(messages), seconds: Number(seconds.toFixed(2)), stored, zeroLoss, cpuMsPer1k: per1k(cpuMs, readings), influxCpuMsPer1k: endToEnd ? per1k(influxCpu, readings) : null, continuousQueries }
     }
 
     const report = (name: string, r: PhaseResult): void => {
@@ -398,12 +420,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const alone = spawnJson('bench/influx-alone.ts', [JSON.stringify({ url: influxUrl, database: 'bench_alone', registry: registryFile, points: profile.influxPoints, start: nextStart, intervalS: INTERVAL_S, batchSize: 5000, inFlight: 1 })])
       const line = await alone.line((l) => 'pointsPerS' in l, 300_000, 'influxdb alone')
       influxAlone = line.pointsPerS as number
-      const aloneCpuPer1k = ((influxCpuMs() - aloneCpuBefore) * 1000) / profile.influxPoints
+      const aloneCpuPer1k = per1k(influxCpuMs() - aloneCpuBefore, profile.influxPoints)
       nextStart += Math.ceil(profile.influxPoints / (copies * 405)) * INTERVAL_S * 1000 + 1000
       // Measured: drop its data, or InfluxDB compacts it a few seconds later, at over a core for about seven
       // seconds, in the middle of the next phase (ingest only measured a third lower with it).
       await dropDatabase('bench_alone')
-      log(`influxdb alone: ${influxAlone.toLocaleString('en-US')} points/s (InfluxDB ${aloneCpuPer1k.toFixed(1)} ms CPU per 1,000)`)
+      log(`influxdb alone: ${influxAlone.toLocaleString('en-US')} points/s (InfluxDB ${aloneCpuPer1k} ms CPU per 1,000)`)
     }
 
     // 2. Ingest only: the writer paused (InfluxDB unreachable), the log on.
@@ -539,24 +561,17 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
         const trend = rssTrend(samples)
         // Nothing lost: every acknowledged reading stored once the writer has drained.
         const readings = summary.readingsAcknowledged
-        let last = { accepted: 0, backlog: Number.NaN, rejected: 0, duplicates: 0 }
+        let last: DrainState = { accepted: 0, backlog: Number.NaN, rejected: 0, duplicates: 0 }
         await until(
           async () => {
-            const m = await engine.metrics()
-            last = {
-              accepted: m.get('citywater_readings_accepted_total') ?? 0,
-              backlog: m.get('citywater_influx_backlog_points') ?? Number.NaN,
-              rejected: m.get('citywater_readings_rejected_total') ?? 0,
-              duplicates: m.get('citywater_readings_duplicate_total') ?? 0,
-            }
+            last = await drainState(engine)
             return last.accepted >= readings && last.backlog === 0 ? true : undefined
           },
           'the soak draining',
           300_000,
           200,
         ).catch((err: Error) => {
-          // Say where it stuck, for the next run's diagnosis.
-          throw new Error(`${err.message} (${readings} readings acknowledged; accepted ${last.accepted}, InfluxDB backlog ${last.backlog}, rejected ${last.rejected}, duplicates ${last.duplicates})`)
+          throw new Error(`${err.message} (${readings} readings acknowledged; ${drainReport(last)})`)
         })
         const stored = await countStored(influxUrl, db, from, (summary.lastTs ?? from) + 1)
         soak = {
@@ -639,7 +654,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       // The baseline stores no quality field: every sensor kind has one required field, counted through count(*).
       const stored = await countStored(influxUrl, 'bench_baseline', from, to, '*')
       const seconds = (endAt - firstAt) / 1000
-      const r: PhaseResult = { rate: Math.round(readings / seconds), readings, messages: readings, seconds: Number(seconds.toFixed(2)), stored, zeroLoss: stored === readings, cpuMsPer1k: Number(((cpuMs * 1000) / Math.max(1, readings)).toFixed(1)), influxCpuMsPer1k: Number(((influxCpu * 1000) / Math.max(1, readings)).toFixed(1)), continuousQueries: null }
+      const r: PhaseResult = { rate: Math.round(readings / seconds), readings, messages: readings, seconds: Number(seconds.toFixed(2)), stored, zeroLoss: stored === readings, cpuMsPer1k: per1k(cpuMs, readings), influxCpuMsPer1k: per1k(influxCpu, readings), continuousQueries: null }
       report('baseline qos1', r)
       baseline = { qos1: r.rate, cpuMsPer1kReadings: r.cpuMsPer1k, zeroLoss: r.zeroLoss === true }
       await subscriber.stop()
