@@ -1,5 +1,7 @@
 // Decimal inputs such as 0.0425 are stored as 0.042499999…; a tie is a tie within this relative tolerance.
-const TIE_TOLERANCE = 1e-9
+// It covers the representation error and a few thousand ulps of arithmetic (a window's mean), and no more:
+// at 1e-9, 391.0033496089967 (3,910,033.496 scaled) counted as a tie and went up to 391.0034.
+const TIE_TOLERANCE = 1e-12
 
 /** Rounds `x` to `decimals` places, a tie going to the even neighbour (GB 3838 reporting, INDICES.md §1 Windows). */
 export function roundHalfEven(x: number, decimals: number): number {

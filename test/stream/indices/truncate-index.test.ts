@@ -35,6 +35,11 @@ describe('roundHalfEven', () => {
     [3.5, 0, 4],
     [-0.0425, 3, -0.042],
     [0.3333333, 2, 0.33],
+    // Near a tie but not one: 3,910,033.496 scaled is 0.0039 from the half (a property run found it).
+    [391.0033496089967, 4, 391.0033],
+    [391.0033503910033, 4, 391.0034],
+    [1000.00005, 4, 1000],
+    [999.99995, 4, 1000],
   ])('rounds %d to %d decimals as %d', (x, d, out) => {
     expect(roundHalfEven(x, d)).toBe(out)
   })
