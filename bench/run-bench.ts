@@ -128,6 +128,10 @@ export interface PhaseResult {
    * re-aggregate two hours of raw points each run (SPEC §10), which shows in InfluxDB's CPU.
    */
   continuousQueries: number | null
+  /** The publisher processes' CPU from their start signal to their stop signal, per 1,000 readings they published, ms (null for the baseline's). */
+  publishersCpuMsPer1k: number | null
+  /** End to end: the websocket clients' process, its CPU over the phase per 1,000 readings, ms (null without clients). */
+  clientsCpuMsPer1k: number | null
 }
 
 /** Everything the run measured; `summary` is the JSON line. */
@@ -141,6 +145,13 @@ export interface BenchResult {
       qos1: number
       batched: number
       ingestOnly: { qos0: number; qos1: number; batched: number }
+      /**
+       * End to end, the rate the machine's cores allow if the engine added no CPU of its own: cores divided by the CPU per
+       * reading of the engine ingesting only, InfluxDB alone, and the end-to-end phase's publishers and websocket
+       * clients (null unless the influx, ingest and e2e phases all ran). Not a target of the issue: it shows how much
+       * of the gap to the ceilings is the two cores being shared.
+       */
+      machineCeiling: { qos0: number; qos1: number; batched: number } | null
       latencyMs: { p50: number; p99: number }
       /** The memory soak (full run only; null when skipped). */
       soak: SoakResult | null
@@ -185,6 +196,18 @@ async function until<T>(probe: () => Promise<T | undefined>, what: string, timeo
 /** Milliseconds of CPU per 1,000 readings, to one decimal. */
 function per1k(cpuMs: number, readings: number): number {
   return Number(((cpuMs * 1000) / Math.max(1, readings)).toFixed(1))
+}
+
+/**
+ * Readings (or messages) per second that `cores` allow when every reading costs the ingest-only engine's CPU, InfluxDB
+ * alone's CPU per point, and the end-to-end phase's publishers' and websocket clients' CPU.
+ */
+export function cpuCeiling(cores: number, phases: Record<string, PhaseResult>, mode: Mode, influxAloneCpuPer1k: number): number {
+  const ingest = phases[`ingest-only ${mode}`]
+  const e2e = phases[`end-to-end ${mode}`]
+  if (ingest === undefined || e2e === undefined) return Number.NaN
+  const msPer1k = ingest.cpuMsPer1k + influxAloneCpuPer1k + (e2e.publishersCpuMsPer1k ?? 0) + (e2e.clientsCpuMsPer1k ?? 0)
+  return Math.round((cores * 1_000_000) / Math.max(0.001, msPer1k))
 }
 
 /** Where an engine's drain stands: what it accepted and still has to write, and what it refused or dropped. */
@@ -304,7 +327,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     }
 
     /** Publishes flat out with `count` simulator processes for the window, stops them, returns their summaries. */
-    const drive = async (engine: { mqttUrl: string; seen: () => Promise<number> }, mode: Mode, count: number, windowS: number): Promise<{ summaries: SimulatorSummary[]; from: number; to: number }> => {
+    const drive = async (engine: { mqttUrl: string; seen: () => Promise<number> }, mode: Mode, count: number, windowS: number): Promise<{ summaries: SimulatorSummary[]; from: number; to: number; publishersCpuMs: number }> => {
       const { qos, batch } = MODES[mode]
       const start = nextStart
       const files = await shareOf(count)
@@ -316,12 +339,17 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
           '--qos', String(qos), '--start', String(start), '--speed', String(FLAT_OUT_SPEED), '--registry', file, '--json', '--wait-go',
         ], { stdin: true }),
       )
+      // Their CPU from 'go' to the stop signal: publishing only, not their start-up nor the wait for the last PUBACKs.
+      const simsCpuMs = (): number => sims.reduce((ms, s) => ms + (procStats(s.pid)?.cpuMs ?? 0), 0)
+      let publishersCpuMs = 0
       try {
         await Promise.all(sims.map((s) => s.line((l) => l.ready === true, 60_000, 'a publisher connecting')))
+        publishersCpuMs = -simsCpuMs()
         for (const s of sims) s.child.stdin?.end('go\n')
         const before = await engine.seen()
         await until(async () => ((await engine.seen()) > before ? true : undefined), 'the first reading of the publishers', 30_000)
         await sleep(windowS * 1000)
+        publishersCpuMs += simsCpuMs()
       } finally {
         for (const s of sims) s.child.kill('SIGINT')
       }
@@ -336,7 +364,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       }
       const to = Math.max(start, ...summaries.map((s) => s.lastTs ?? start)) + 1
       nextStart = to + 1000
-      return { summaries, from: start, to }
+      return { summaries, from: start, to, publishersCpuMs }
     }
 
     /**
@@ -370,14 +398,16 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     }
 
     /** One flat-out phase: rate from the first publish until every reading is ingested (and, end to end, stored). */
-    const throughput = async (engine: BenchEngine, mode: Mode, endToEnd: boolean, db: string): Promise<PhaseResult> => {
+    const throughput = async (engine: BenchEngine, mode: Mode, endToEnd: boolean, db: string, clients?: JsonChild): Promise<PhaseResult> => {
       const accepted = async (): Promise<number> => (await engine.metrics()).get('citywater_readings_accepted_total') ?? 0
       const acceptedBefore = await accepted()
       const cpuBefore = engine.stats()?.cpuMs ?? 0
       const influxCpuBefore = influxCpuMs()
+      const clientsCpuMs = (): number => (clients === undefined ? 0 : (procStats(clients.pid)?.cpuMs ?? 0))
+      const clientsCpuBefore = clientsCpuMs()
       const cqBefore = endToEnd ? await continuousQueryRuns(influxUrl) : 0
       const count = MODES[mode].batch > 1 ? 1 : publishers
-      const { summaries, from, to } = await drive({ mqttUrl: engine.mqttUrl, seen: accepted }, mode, count, profile.windowS)
+      const { summaries, from, to, publishersCpuMs } = await drive({ mqttUrl: engine.mqttUrl, seen: accepted }, mode, count, profile.windowS)
       // Acknowledged readings must all be kept; a reading whose PUBACK the drain did not wait for may be kept too.
       const readings = summaries.reduce((n, s) => n + (MODES[mode].qos === 0 ? s.readings : s.readingsAcknowledged), 0)
       const published = summaries.reduce((n, s) => n + s.readings, 0)
@@ -399,21 +429,24 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       })
       const cpuMs = (engine.stats()?.cpuMs ?? cpuBefore) - cpuBefore
       const influxCpu = influxCpuMs() - influxCpuBefore
+      const clientsCpu = clientsCpuMs() - clientsCpuBefore
       const continuousQueries = endToEnd ? (await continuousQueryRuns(influxUrl)) - cqBefore : null
       const seconds = (endAt - firstAt) / 1000
       const stored = endToEnd ? await countStored(influxUrl, db, from, to) : null
       const perS = (MODES[mode].batch > 1 ? readings : messages) / seconds
       const zeroLoss = stored === null ? null : stored >= readings && stored <= published
-      return { rate: Math.round(perS), readings, messages: Math.round(messages), seconds: Number(seconds.toFixed(2)), stored, zeroLoss, cpuMsPer1k: per1k(cpuMs, readings), influxCpuMsPer1k: endToEnd ? per1k(influxCpu, readings) : null, continuousQueries }
+      return { rate: Math.round(perS), readings, messages: Math.round(messages), seconds: Number(seconds.toFixed(2)), stored, zeroLoss, cpuMsPer1k: per1k(cpuMs, readings), influxCpuMsPer1k: endToEnd ? per1k(influxCpu, readings) : null, continuousQueries, publishersCpuMsPer1k: per1k(publishersCpuMs, published), clientsCpuMsPer1k: clients === undefined ? null : per1k(clientsCpu, readings) }
     }
 
     const report = (name: string, r: PhaseResult): void => {
       phases[name] = r
-      log(`${name}: ${r.rate.toLocaleString('en-US')}/s (${r.readings.toLocaleString('en-US')} readings in ${r.seconds} s, ${r.cpuMsPer1k} ms CPU per 1,000${r.stored === null ? '' : `, stored ${r.stored.toLocaleString('en-US')}${r.zeroLoss ? '' : ' LOSS'}`}${r.influxCpuMsPer1k === null ? '' : `; InfluxDB ${r.influxCpuMsPer1k} ms CPU per 1,000`}${r.continuousQueries === null ? '' : `, ${r.continuousQueries} continuous queries ran`})`)
+      const load = [...(r.publishersCpuMsPer1k === null ? [] : [`publishers ${r.publishersCpuMsPer1k}`]), ...(r.clientsCpuMsPer1k === null ? [] : [`websocket clients ${r.clientsCpuMsPer1k}`])]
+      log(`${name}: ${r.rate.toLocaleString('en-US')}/s (${r.readings.toLocaleString('en-US')} readings in ${r.seconds} s, ${r.cpuMsPer1k} ms CPU per 1,000${r.stored === null ? '' : `, stored ${r.stored.toLocaleString('en-US')}${r.zeroLoss ? '' : ' LOSS'}`}${r.influxCpuMsPer1k === null ? '' : `; InfluxDB ${r.influxCpuMsPer1k} ms CPU per 1,000`}${r.continuousQueries === null ? '' : `, ${r.continuousQueries} continuous queries ran`}${load.length === 0 ? '' : `; ${load.join(', ')} ms CPU per 1,000`})`)
     }
 
     // 1. InfluxDB alone: the same points, straight to it.
     let influxAlone = 0
+    let influxAloneCpuPer1k = Number.NaN
     if (want('influx')) {
       log('influxdb alone')
       const aloneCpuBefore = influxCpuMs()
@@ -421,6 +454,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const line = await alone.line((l) => 'pointsPerS' in l, 300_000, 'influxdb alone')
       influxAlone = line.pointsPerS as number
       const aloneCpuPer1k = per1k(influxCpuMs() - aloneCpuBefore, profile.influxPoints)
+      influxAloneCpuPer1k = aloneCpuPer1k
       nextStart += Math.ceil(profile.influxPoints / (copies * 405)) * INTERVAL_S * 1000 + 1000
       // Measured: drop its data, or InfluxDB compacts it a few seconds later, at over a core for about seven
       // seconds, in the middle of the next phase (ingest only measured a third lower with it).
@@ -472,7 +506,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
           let cpu = 0
           let n = 0
           for (const mode of ['qos0', 'qos1', 'batched'] as const) {
-            const r = await throughput(engine, mode, true, db)
+            const r = await throughput(engine, mode, true, db, clients)
             report(`end-to-end ${mode}`, r)
             endToEnd[mode] = r.rate
             zeroLoss &&= r.zeroLoss === true
@@ -654,12 +688,25 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       // The baseline stores no quality field: every sensor kind has one required field, counted through count(*).
       const stored = await countStored(influxUrl, 'bench_baseline', from, to, '*')
       const seconds = (endAt - firstAt) / 1000
-      const r: PhaseResult = { rate: Math.round(readings / seconds), readings, messages: readings, seconds: Number(seconds.toFixed(2)), stored, zeroLoss: stored === readings, cpuMsPer1k: per1k(cpuMs, readings), influxCpuMsPer1k: per1k(influxCpu, readings), continuousQueries: null }
+      const r: PhaseResult = { rate: Math.round(readings / seconds), readings, messages: readings, seconds: Number(seconds.toFixed(2)), stored, zeroLoss: stored === readings, cpuMsPer1k: per1k(cpuMs, readings), influxCpuMsPer1k: per1k(influxCpu, readings), continuousQueries: null, publishersCpuMsPer1k: null, clientsCpuMsPer1k: null }
       report('baseline qos1', r)
       baseline = { qos1: r.rate, cpuMsPer1kReadings: r.cpuMsPer1k, zeroLoss: r.zeroLoss === true }
       await subscriber.stop()
       await broker.stop()
     }
+
+    // 7. What the machine's cores allow end to end: each mode's CPU per reading as the ceilings measured it (the
+    // engine ingesting only, InfluxDB alone) plus the load the end-to-end phase carried (its publishers and websocket
+    // clients), all sharing the cores.
+    const cores = machineInfo().cores
+    const machineCeiling: { qos0: number; qos1: number; batched: number } | null = (['qos0', 'qos1', 'batched'] as const).every((m) => phases[`ingest-only ${m}`] !== undefined && phases[`end-to-end ${m}`] !== undefined) && Number.isFinite(influxAloneCpuPer1k)
+      ? {
+          qos0: cpuCeiling(cores, phases, 'qos0', influxAloneCpuPer1k),
+          qos1: cpuCeiling(cores, phases, 'qos1', influxAloneCpuPer1k),
+          batched: cpuCeiling(cores, phases, 'batched', influxAloneCpuPer1k),
+        }
+      : null
+    if (machineCeiling !== null) log(`what ${cores} cores allow end to end: ${machineCeiling.qos0.toLocaleString('en-US')} / ${machineCeiling.qos1.toLocaleString('en-US')} msg/s, ${machineCeiling.batched.toLocaleString('en-US')} readings/s`)
 
     const calibrationEnd = calibrate()
     log(`calibration at the end: ${calibrationEnd} ms`)
@@ -667,7 +714,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       summary: {
         machine: { ...machineInfo(), influxdb: influxVersion, calibrationMs: { start: calibrationStart, end: calibrationEnd } },
         influxAlone: { pointsPerS: influxAlone },
-        engine: { ...endToEnd, ingestOnly, latencyMs: latency, soak, rssMb, rssMb100kSensors: rss100k, cpuMsPer1kReadings: e2eCpu, zeroLoss },
+        engine: { ...endToEnd, ingestOnly, machineCeiling, latencyMs: latency, soak, rssMb, rssMb100kSensors: rss100k, cpuMsPer1kReadings: e2eCpu, zeroLoss },
         baseline,
       },
       phases,

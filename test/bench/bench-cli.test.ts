@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { registryReadingsPerS, rssTrend } from '../../bench/run-bench.js'
+import { cpuCeiling, registryReadingsPerS, rssTrend, type PhaseResult } from '../../bench/run-bench.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -32,6 +32,19 @@ describe('registryReadingsPerS', () => {
   it('sums each sensor\'s readings per second at its registry interval', () => {
     expect(registryReadingsPerS([{ intervalS: 60 }, { intervalS: 300 }, { intervalS: 300 }])).toBeCloseTo(1 / 60 + 2 / 300, 12)
     expect(registryReadingsPerS([])).toBe(0)
+  })
+})
+
+describe('cpuCeiling', () => {
+  const phase = (cpuMsPer1k: number, load: Partial<PhaseResult> = {}): PhaseResult => ({ rate: 1, readings: 1, messages: 1, seconds: 1, stored: null, zeroLoss: null, cpuMsPer1k, influxCpuMsPer1k: null, continuousQueries: null, publishersCpuMsPer1k: null, clientsCpuMsPer1k: null, ...load })
+  it('divides the cores by the ingest-only engine\'s, InfluxDB alone\'s and the end-to-end load\'s CPU per reading', () => {
+    // 20 + 12 + 5 + 3 = 40 ms per 1,000 readings: two cores give 2,000 ms a second, so 50,000 readings a second.
+    const phases = { 'ingest-only qos1': phase(20), 'end-to-end qos1': phase(31, { publishersCpuMsPer1k: 5, clientsCpuMsPer1k: 3 }) }
+    expect(cpuCeiling(2, phases, 'qos1', 12)).toBe(50_000)
+    expect(cpuCeiling(1, phases, 'qos1', 12)).toBe(25_000)
+    // The end-to-end engine's own CPU (31) is what is held against the ceiling, never part of it.
+    expect(cpuCeiling(2, { ...phases, 'end-to-end qos1': phase(99, { publishersCpuMsPer1k: 5, clientsCpuMsPer1k: 3 }) }, 'qos1', 12)).toBe(50_000)
+    expect(cpuCeiling(2, phases, 'qos0', 12)).toBeNaN()
   })
 })
 
@@ -72,7 +85,15 @@ describe('citywater bench', () => {
     expect(influxCpu.map(([phase]) => phase)).toEqual(['influxdb alone', 'end-to-end qos0', 'end-to-end qos1', 'end-to-end batched', 'baseline qos1'])
     expect(influxCpu.find(([phase]) => phase === 'influxdb alone')?.[1]).toBeGreaterThan(0)
     // And how many continuous-query runs InfluxDB completed during each end-to-end phase (the rollups' cost shows there).
-    expect(stderr.match(/end-to-end \w+: .*, \d+ continuous queries ran\)/g)).toHaveLength(3)
+    expect(stderr.match(/end-to-end \w+: .*, \d+ continuous queries ran; /g)).toHaveLength(3)
+    // The load's own CPU: the publishers' in every throughput phase, the websocket clients' end to end.
+    const load = [...stderr.matchAll(/((?:ingest-only|end-to-end) \w+): .*; publishers ([\d.]+)(?:, websocket clients ([\d.]+))? ms CPU per 1,000\)/g)]
+    expect(load.map((m) => m[1])).toEqual(['ingest-only qos0', 'ingest-only qos1', 'ingest-only batched', 'end-to-end qos0', 'end-to-end qos1', 'end-to-end batched'])
+    for (const m of load) expect(Number(m[2])).toBeGreaterThan(0)
+    expect(load.map((m) => m[3] !== undefined)).toEqual([false, false, false, true, true, true])
+    // From them, what the cores allow end to end, in the JSON and the table.
+    expect(summary.engine).toMatchObject({ machineCeiling: { qos0: positive, qos1: positive, batched: positive } })
+    expect(lines.filter((l) => l.startsWith('| end to end against what'))).toHaveLength(3)
     // About a minute and a half on a quiet 2-core machine (a dozen process start-ups), longer beside the other tests.
   }, 420_000)
 })
