@@ -106,6 +106,8 @@ export function* generateMessages(options: GenerateOptions): Generator<Simulated
   const { rewrite, flush, tickIntervalS } = scenario
   const sensors = tickIntervalS === undefined ? registry.sensors : registry.sensors.map((s) => ({ ...s, intervalS: tickIntervalS.call(scenario, s) }))
   const topics = new Map<string, string>()
+  // Each field's `,"name":` text, built once per field name rather than per reading.
+  const keyTexts = new Map<string, string>()
   for (const tick of schedule(sensors, { start, end })) {
     const { sensor, ts, seq } = tick
     const fields = scenario.reading(sensor, ts)
@@ -117,7 +119,13 @@ export function* generateMessages(options: GenerateOptions): Generator<Simulated
     }
     // Built by hand so the key order is fixed: ts, seq, then the scenario's fields.
     let payload = `{"ts":${ts},"seq":${seq}`
-    for (const [field, value] of Object.entries(fields)) payload += `,${JSON.stringify(field)}:${JSON.stringify(value)}`
+    const names = Object.keys(fields)
+    for (let i = 0; i < names.length; i++) {
+      const field = names[i] as string
+      let key = keyTexts.get(field)
+      if (key === undefined) keyTexts.set(field, (key = `,${JSON.stringify(field)}:`))
+      payload += key + JSON.stringify(fields[field])
+    }
     const message: SimulatedMessage = { topic, payload: `${payload}}`, ts, sensor: sensor.id, seq }
     if (rewrite === undefined) yield message
     else yield* rewrite.call(scenario, message, { sensor, fields, topicPrefix: prefix })

@@ -23,11 +23,33 @@ interface Entry {
   intervalMs: number
   seq: number
   ts: number
+  /** The sensor id's place in code-unit order (equal ids share one): compared instead of the strings. */
+  rank: number
 }
 
 /** Heap order: event time, then sensor id (code-unit order, not locale-dependent). */
 function before(a: Entry, b: Entry): boolean {
-  return a.ts < b.ts || (a.ts === b.ts && a.sensor.id < b.sensor.id)
+  return a.ts < b.ts || (a.ts === b.ts && a.rank < b.rank)
+}
+
+/**
+ * Each sensor's rank by id. Every sensor shares its `ts` with all the others of its interval, so each heap step
+ * broke ties by comparing id strings: a tenth of a flat-out publisher's CPU.
+ */
+function idRanks(sensors: readonly Sensor[]): number[] {
+  const order = sensors.map((_, i) => i).sort((a, b) => {
+    const x = (sensors[a] as Sensor).id
+    const y = (sensors[b] as Sensor).id
+    return x < y ? -1 : x > y ? 1 : 0
+  })
+  const ranks = new Array<number>(sensors.length)
+  let rank = 0
+  for (let k = 0; k < order.length; k++) {
+    const i = order[k] as number
+    if (k > 0 && (sensors[order[k - 1] as number] as Sensor).id !== (sensors[i] as Sensor).id) rank++
+    ranks[i] = rank
+  }
+  return ranks
 }
 
 function siftDown(heap: Entry[], i: number): void {
@@ -57,11 +79,12 @@ export function* schedule(sensors: readonly Sensor[], window: ScheduleWindow): G
   if (!Number.isSafeInteger(start)) throw new AppError('CW_ERR_CONFIG_INVALID', [`start must be an integer epoch in milliseconds, got ${start}`])
   if (Number.isNaN(end)) throw new AppError('CW_ERR_CONFIG_INVALID', ['end must be a number, got NaN'])
   if (!(start < end)) return
-  const heap: Entry[] = sensors.map((sensor) => {
+  const ranks = idRanks(sensors)
+  const heap: Entry[] = sensors.map((sensor, i) => {
     if (!(Number.isFinite(sensor.intervalS) && sensor.intervalS > 0)) {
       throw new AppError('CW_ERR_CONFIG_INVALID', [`sensor ${sensor.id} has intervalS ${sensor.intervalS}; it must be > 0`])
     }
-    return { sensor, intervalMs: sensor.intervalS * 1000, seq: 1, ts: start }
+    return { sensor, intervalMs: sensor.intervalS * 1000, seq: 1, ts: start, rank: ranks[i] as number }
   })
   for (let i = (heap.length >> 1) - 1; i >= 0; i--) siftDown(heap, i)
   while (heap.length > 0) {

@@ -85,6 +85,19 @@ describe('schedule', () => {
     expect(n).toBe(1250 * (60 + 12 + 1 + 40))
   })
 
+  it('breaks ties by id in code-unit order whatever the registry order, equal ids included', () => {
+    // Code-unit order, not the locale's: 'Z' < 'a' < 'é' < '𝔸' (a surrogate pair) and 'a-10' < 'a-9'.
+    const ids = ['𝔸', 'a-9', 'Z', 'é', 'a-10', 'b', 'a-9', 'A']
+    const sensors = ids.map((id, i) => sensor(id, [1, 2, 3][i % 3] as number))
+    const end = S + 6_000
+    const got = ticks(sensors, S, end).map((t) => `${t.ts - S}:${t.sensor.id}`)
+    const want: [number, string][] = []
+    for (const s of sensors) for (let ts = 0; ts < 6_000; ts += s.intervalS * 1000) want.push([ts, s.id])
+    want.sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
+    expect(got).toEqual(want.map(([ts, id]) => `${ts}:${id}`))
+    expect(got.slice(0, 8)).toEqual(['0:A', '0:Z', '0:a-10', '0:a-9', '0:a-9', '0:b', '0:é', '0:𝔸'])
+  })
+
   it('rejects a non-positive interval and a fractional start', () => {
     expect(() => ticks([sensor('X', 0)], S, S + 1000)).toThrow(/intervalS/)
     expect(() => ticks(SENSORS, S + 0.5, S + 1000)).toThrow(/start/)
