@@ -204,10 +204,23 @@ export function createWsHub(options: WsHubOptions): WsHub {
   const batched: Client[] = []
   let flushScheduled = false
 
+  // Clients with the same subscription queue the same frames in a turn: the buffer encoded for one is written to the
+  // next when its frames are the very same strings, in the same order (each frame is built once per event).
+  let lastFrames: string[] = []
+  let lastBuffer: Buffer | undefined
+
   function flushAll(): void {
     flushScheduled = false
     for (const client of batched) flush(client)
     batched.length = 0
+    lastFrames = []
+    lastBuffer = undefined
+  }
+
+  function sameFrames(a: readonly string[], b: readonly string[]): boolean {
+    if (a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+    return true
   }
 
   function flush(client: Client): void {
@@ -217,7 +230,11 @@ export function createWsHub(options: WsHubOptions): WsHub {
     client.outChars = 0
     const raw = (client.socket as unknown as { _socket?: Duplex | null })._socket
     if (raw == null || client.socket.readyState !== WebSocket.OPEN) return
-    raw.write(encodeTextFrames(frames))
+    if (lastBuffer === undefined || !sameFrames(frames, lastFrames)) {
+      lastBuffer = encodeTextFrames(frames)
+      lastFrames = frames
+    }
+    raw.write(lastBuffer)
   }
 
   function send(client: Client, frame: string): void {

@@ -235,6 +235,38 @@ describe('websocket hub batching', () => {
     }
   })
 
+  it('encodes a turn\'s frames once for clients that queued the same ones, and apart for a client whose differ', async () => {
+    const { hub, server, connect } = await serve()
+    const all = [await subscribed(connect), await subscribed(connect)]
+    const hedong = await subscribed(connect, { districts: ['hedong'] })
+    const chunks = server.map((socket) => {
+      const raw = (socket as unknown as { _socket: Duplex })._socket
+      const written: unknown[] = []
+      const write = raw.write.bind(raw) as (...args: unknown[]) => boolean
+      raw.write = ((...args: unknown[]) => {
+        written.push(args[0])
+        return write(...args)
+      }) as typeof raw.write
+      return written
+    })
+    let last = 0
+    // One turn of small frames, then one whose frames pass 64 KiB mid-turn (written at once, per client, in turn).
+    for (const n of [40, 400]) {
+      for (let i = 0; i < n; i++) last = hub.publishReading({ ...base, sensor: `WL-${i}`, district: i % 4 === 0 ? 'hedong' : 'xihu' })
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    for (const client of [...all, hedong]) await client.until((f) => frameOf(f).seq === (client === hedong ? last - 3 : last))
+    const [a, b, h] = chunks as [unknown[], unknown[], unknown[]]
+    expect(a.length).toBeGreaterThan(2)
+    expect(b).toHaveLength(a.length)
+    a.forEach((chunk, i) => expect(b[i]).toBe(chunk))
+    for (const chunk of h) expect(a).not.toContain(chunk)
+    expect(all[0]?.raw).toEqual(all[1]?.raw)
+    const hedongSeqs = hedong.raw.slice(1).map((f) => frameOf(f).seq)
+    expect(hedongSeqs).toEqual([...Array.from({ length: 10 }, (_, i) => 1 + 4 * i), ...Array.from({ length: 100 }, (_, i) => 41 + 4 * i)])
+    expect(hedong.raw.slice(1).every((f) => frameOf(f).data.district === 'hedong')).toBe(true)
+  })
+
   it('still conflates readings to the latest per sensor for a slow client, and keeps every alert in order', async () => {
     const options = { logger, highWaterBytes: 0, drainIntervalMs: 10 }
     const { hub, connect } = await serve(options)
