@@ -239,12 +239,12 @@ export function createEmbeddedBroker(options: EmbeddedBrokerOptions): EmbeddedBr
 
   /** Per client, what logs its messages' handler failures: made once per connection, not per message. */
   const failureSinks = new WeakMap<Client, HandlerErrorSink>()
-  const willFailed: HandlerErrorSink = (err, message) => log.error({ err, topic: message.topic }, 'message handler failed')
+  const willFailed: HandlerErrorSink = (err, topic) => log.error({ err, topic }, 'message handler failed')
   function handlerFailed(client: Client | null): HandlerErrorSink {
     if (client === null) return willFailed
     let sink = failureSinks.get(client)
     if (sink === undefined) {
-      sink = (err, message) => log.error({ err, topic: message.topic, clientId: client.id }, 'message handler failed')
+      sink = (err, topic) => log.error({ err, topic, clientId: client.id }, 'message handler failed')
       failureSinks.set(client, sink)
     }
     return sink

@@ -1,7 +1,7 @@
 import { ErrorWithSubackPacket, connect, type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt'
 import type { Logger } from 'pino'
 import { isWithholdAck, type Broker, type BrokerMessage, type MessageHandler, type PublishOptions } from '../ports.js'
-import { createHandlerTable, isValidTopicName } from './topic-match.js'
+import { createHandlerTable, isValidTopicName, type HandlerErrorSink } from './topic-match.js'
 
 /** Options of the external-broker adapter. */
 export interface ExternalBrokerOptions {
@@ -96,9 +96,7 @@ export function createExternalBroker(options: ExternalBrokerOptions): ExternalBr
   let reconnectDelay = settings.reconnectPeriodMs
   let acceptingMessages = true
 
-  function logHandlerError(topic: string): (err: unknown) => void {
-    return (err) => log.error({ err, topic }, 'message handler failed')
-  }
+  const handlerFailed: HandlerErrorSink = (err, topic) => log.error({ err, topic }, 'message handler failed')
 
   function holdUnmatched(topic: string): Promise<boolean> {
     return new Promise((resolve) => {
@@ -127,7 +125,7 @@ export function createExternalBroker(options: ExternalBrokerOptions): ExternalBr
       return true
     }
     try {
-      await table.run(handlers, message, logHandlerError(message.topic))
+      await table.run(handlers, message, handlerFailed)
     } catch (err) {
       if (!isWithholdAck(err)) throw err
       // No PUBACK: drop this session's connection so the broker redelivers the message on the next one.
@@ -141,9 +139,13 @@ export function createExternalBroker(options: ExternalBrokerOptions): ExternalBr
   function handleMessage(packet: IPublishPacket, done: (err?: Error) => void): void {
     const message: BrokerMessage = { topic: packet.topic, payload: toBuffer(packet.payload), qos: packet.qos }
     // Never calling done() leaves the message unacknowledged: the broker redelivers it in the next session.
-    deliver(message).then((ack) => {
-      if (ack) done()
-    }, logHandlerError(message.topic))
+    const topic = message.topic
+    deliver(message).then(
+      (ack) => {
+        if (ack) done()
+      },
+      (err: unknown) => handlerFailed(err, topic),
+    )
   }
 
   async function subscribeRemote(mqtt: MqttClient, filters: readonly string[]): Promise<void> {

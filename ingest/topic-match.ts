@@ -65,8 +65,11 @@ export function isValidTopicName(topic: string): boolean {
   return utf8Ok(topic) && !topic.includes('+') && !topic.includes('#')
 }
 
-/** Where a handler's failure goes: given the message, so one sink serves every message. */
-export type HandlerErrorSink = (err: unknown, message: BrokerMessage) => void
+/**
+ * Where a handler's failure goes: given the message's topic, so one sink serves every message. The topic and not the
+ * message: a handler's promise may wait for a commit, and the message (its payload) must not live that long.
+ */
+export type HandlerErrorSink = (err: unknown, topic: string) => void
 
 /** The engine's own subscriptions, local to an adapter: topic filters and their handlers. */
 export interface HandlerTable {
@@ -87,9 +90,9 @@ export interface HandlerTable {
 }
 
 /** A withheld acknowledgement is the broker's business, not an error to log: it goes on to the broker. */
-function handlerFailed(err: unknown, message: BrokerMessage, onError: HandlerErrorSink): void {
+function handlerFailed(err: unknown, topic: string, onError: HandlerErrorSink): void {
   if (isWithholdAck(err)) throw err
-  onError(err, message)
+  onError(err, topic)
 }
 
 /** Creates an empty handler table. */
@@ -103,10 +106,12 @@ export function createHandlerTable(): HandlerTable {
     try {
       result = handler(message)
     } catch (err) {
-      handlerFailed(err, message, onError)
+      handlerFailed(err, message.topic, onError)
       return undefined
     }
-    return result === undefined ? undefined : result.then(undefined, (err: unknown) => handlerFailed(err, message, onError))
+    if (result === undefined) return undefined
+    const topic = message.topic
+    return result.then(undefined, (err: unknown) => handlerFailed(err, topic, onError))
   }
 
   return {

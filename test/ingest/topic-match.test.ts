@@ -1,3 +1,6 @@
+import { setImmediate as turn } from 'node:timers/promises'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
 import { createHandlerTable, isValidTopicFilter, isValidTopicName, topicMatches } from '../../ingest/topic-match.js'
 import { WithholdAck, type BrokerMessage } from '../../ports.js'
@@ -179,5 +182,28 @@ describe('createHandlerTable', () => {
     // the other handler ran all the same, and a withheld acknowledgement is not an error
     expect(ran).toBe(2)
     expect(errors).toHaveLength(1)
+  })
+  it('lets go of the message while a handler waits (a QoS 1 commit), keeping only its topic for an error', async () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    let fail: (err: Error) => void = () => {}
+    const table = createHandlerTable()
+    // the handler keeps nothing of the message, as the engine's does once the readings are in the log's group
+    table.add('city/#', () => new Promise<void>((_resolve, reject) => (fail = reject)))
+    const errors: [unknown, string][] = []
+    // made in a function of its own: a local of this async test would live on in its suspended frame
+    const deliver = (): { held: WeakRef<BrokerMessage>; ran: Promise<void> | undefined } => {
+      const big: BrokerMessage = { topic: 'city/xihu/river_gauge/rg-1/reading', payload: Buffer.alloc(1 << 20), qos: 1 }
+      return { held: new WeakRef(big), ran: table.run(table.matching(big.topic), big, (err, topic) => errors.push([err, topic])) }
+    }
+    const { held, ran } = deliver()
+    expect(ran).toBeInstanceOf(Promise)
+    // a WeakRef holds its target until the current job ends
+    await turn()
+    gc()
+    expect(held.deref()).toBeUndefined()
+    fail(new Error('commit failed'))
+    await ran
+    expect(errors.map(([err, topic]) => [(err as Error).message, topic])).toEqual([['commit failed', 'city/xihu/river_gauge/rg-1/reading']])
   })
 })
