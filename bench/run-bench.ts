@@ -132,6 +132,14 @@ export interface PhaseResult {
   publishersCpuMsPer1k: number | null
   /** End to end: the websocket clients' process, its CPU over the phase per 1,000 readings, ms (null without clients). */
   clientsCpuMsPer1k: number | null
+  /**
+   * The engine's write-ahead log over the phase: its group commits (one write and one fdatasync each) and their
+   * fdatasync's mean latency, ms (null when it made none). At QoS 1 a message waits for the commit running when it
+   * arrives and then for its own, so these say how much of a publisher's in-flight window the disk holds. Null for
+   * the baseline, which keeps no log (and the mean when no commit ran).
+   */
+  logCommits: number | null
+  fsyncMeanMs: number | null
 }
 
 /** Everything the run measured; `summary` is the JSON line. */
@@ -405,6 +413,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const influxCpuBefore = influxCpuMs()
       const clientsCpuMs = (): number => (clients === undefined ? 0 : (procStats(clients.pid)?.cpuMs ?? 0))
       const clientsCpuBefore = clientsCpuMs()
+      const fsyncs = async (): Promise<{ n: number; s: number }> => {
+        const m = await engine.metrics()
+        return { n: m.get('citywater_wal_fsync_duration_seconds_count') ?? 0, s: m.get('citywater_wal_fsync_duration_seconds_sum') ?? 0 }
+      }
+      const fsyncsBefore = await fsyncs()
       const cqBefore = endToEnd ? await continuousQueryRuns(influxUrl) : 0
       const count = MODES[mode].batch > 1 ? 1 : publishers
       const { summaries, from, to, publishersCpuMs } = await drive({ mqttUrl: engine.mqttUrl, seen: accepted }, mode, count, profile.windowS)
@@ -430,18 +443,21 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const cpuMs = (engine.stats()?.cpuMs ?? cpuBefore) - cpuBefore
       const influxCpu = influxCpuMs() - influxCpuBefore
       const clientsCpu = clientsCpuMs() - clientsCpuBefore
+      const fsyncsAfter = await fsyncs()
+      const logCommits = fsyncsAfter.n - fsyncsBefore.n
+      const fsyncMeanMs = logCommits > 0 ? Number((((fsyncsAfter.s - fsyncsBefore.s) * 1000) / logCommits).toFixed(2)) : null
       const continuousQueries = endToEnd ? (await continuousQueryRuns(influxUrl)) - cqBefore : null
       const seconds = (endAt - firstAt) / 1000
       const stored = endToEnd ? await countStored(influxUrl, db, from, to) : null
       const perS = (MODES[mode].batch > 1 ? readings : messages) / seconds
       const zeroLoss = stored === null ? null : stored >= readings && stored <= published
-      return { rate: Math.round(perS), readings, messages: Math.round(messages), seconds: Number(seconds.toFixed(2)), stored, zeroLoss, cpuMsPer1k: per1k(cpuMs, readings), influxCpuMsPer1k: endToEnd ? per1k(influxCpu, readings) : null, continuousQueries, publishersCpuMsPer1k: per1k(publishersCpuMs, published), clientsCpuMsPer1k: clients === undefined ? null : per1k(clientsCpu, readings) }
+      return { rate: Math.round(perS), readings, messages: Math.round(messages), seconds: Number(seconds.toFixed(2)), stored, zeroLoss, cpuMsPer1k: per1k(cpuMs, readings), influxCpuMsPer1k: endToEnd ? per1k(influxCpu, readings) : null, continuousQueries, publishersCpuMsPer1k: per1k(publishersCpuMs, published), clientsCpuMsPer1k: clients === undefined ? null : per1k(clientsCpu, readings), logCommits, fsyncMeanMs }
     }
 
     const report = (name: string, r: PhaseResult): void => {
       phases[name] = r
       const load = [...(r.publishersCpuMsPer1k === null ? [] : [`publishers ${r.publishersCpuMsPer1k}`]), ...(r.clientsCpuMsPer1k === null ? [] : [`websocket clients ${r.clientsCpuMsPer1k}`])]
-      log(`${name}: ${r.rate.toLocaleString('en-US')}/s (${r.readings.toLocaleString('en-US')} readings in ${r.seconds} s, ${r.cpuMsPer1k} ms CPU per 1,000${r.stored === null ? '' : `, stored ${r.stored.toLocaleString('en-US')}${r.zeroLoss ? '' : ' LOSS'}`}${r.influxCpuMsPer1k === null ? '' : `; InfluxDB ${r.influxCpuMsPer1k} ms CPU per 1,000`}${r.continuousQueries === null ? '' : `, ${r.continuousQueries} continuous queries ran`}${load.length === 0 ? '' : `; ${load.join(', ')} ms CPU per 1,000`})`)
+      log(`${name}: ${r.rate.toLocaleString('en-US')}/s (${r.readings.toLocaleString('en-US')} readings in ${r.seconds} s, ${r.cpuMsPer1k} ms CPU per 1,000${r.stored === null ? '' : `, stored ${r.stored.toLocaleString('en-US')}${r.zeroLoss ? '' : ' LOSS'}`}${r.influxCpuMsPer1k === null ? '' : `; InfluxDB ${r.influxCpuMsPer1k} ms CPU per 1,000`}${r.continuousQueries === null ? '' : `, ${r.continuousQueries} continuous queries ran`}${load.length === 0 ? '' : `; ${load.join(', ')} ms CPU per 1,000`}${r.logCommits === null ? '' : `; log ${r.logCommits.toLocaleString('en-US')} commits${r.fsyncMeanMs === null ? '' : `, fdatasync ${r.fsyncMeanMs} ms mean`}`})`)
     }
 
     // 1. InfluxDB alone: the same points, straight to it.
@@ -688,7 +704,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       // The baseline stores no quality field: every sensor kind has one required field, counted through count(*).
       const stored = await countStored(influxUrl, 'bench_baseline', from, to, '*')
       const seconds = (endAt - firstAt) / 1000
-      const r: PhaseResult = { rate: Math.round(readings / seconds), readings, messages: readings, seconds: Number(seconds.toFixed(2)), stored, zeroLoss: stored === readings, cpuMsPer1k: per1k(cpuMs, readings), influxCpuMsPer1k: per1k(influxCpu, readings), continuousQueries: null, publishersCpuMsPer1k: null, clientsCpuMsPer1k: null }
+      const r: PhaseResult = { rate: Math.round(readings / seconds), readings, messages: readings, seconds: Number(seconds.toFixed(2)), stored, zeroLoss: stored === readings, cpuMsPer1k: per1k(cpuMs, readings), influxCpuMsPer1k: per1k(influxCpu, readings), continuousQueries: null, publishersCpuMsPer1k: null, clientsCpuMsPer1k: null, logCommits: null, fsyncMeanMs: null }
       report('baseline qos1', r)
       baseline = { qos1: r.rate, cpuMsPer1kReadings: r.cpuMsPer1k, zeroLoss: r.zeroLoss === true }
       await subscriber.stop()

@@ -36,7 +36,7 @@ describe('registryReadingsPerS', () => {
 })
 
 describe('cpuCeiling', () => {
-  const phase = (cpuMsPer1k: number, load: Partial<PhaseResult> = {}): PhaseResult => ({ rate: 1, readings: 1, messages: 1, seconds: 1, stored: null, zeroLoss: null, cpuMsPer1k, influxCpuMsPer1k: null, continuousQueries: null, publishersCpuMsPer1k: null, clientsCpuMsPer1k: null, ...load })
+  const phase = (cpuMsPer1k: number, load: Partial<PhaseResult> = {}): PhaseResult => ({ rate: 1, readings: 1, messages: 1, seconds: 1, stored: null, zeroLoss: null, cpuMsPer1k, influxCpuMsPer1k: null, continuousQueries: null, publishersCpuMsPer1k: null, clientsCpuMsPer1k: null, logCommits: null, fsyncMeanMs: null, ...load })
   it('divides the cores by the ingest-only engine\'s, InfluxDB alone\'s and the end-to-end load\'s CPU per reading', () => {
     // 20 + 12 + 5 + 3 = 40 ms per 1,000 readings: two cores give 2,000 ms a second, so 50,000 readings a second.
     const phases = { 'ingest-only qos1': phase(20), 'end-to-end qos1': phase(31, { publishersCpuMsPer1k: 5, clientsCpuMsPer1k: 3 }) }
@@ -87,10 +87,18 @@ describe('citywater bench', () => {
     // And how many continuous-query runs InfluxDB completed during each end-to-end phase (the rollups' cost shows there).
     expect(stderr.match(/end-to-end \w+: .*, \d+ continuous queries ran; /g)).toHaveLength(3)
     // The load's own CPU: the publishers' in every throughput phase, the websocket clients' end to end.
-    const load = [...stderr.matchAll(/((?:ingest-only|end-to-end) \w+): .*; publishers ([\d.]+)(?:, websocket clients ([\d.]+))? ms CPU per 1,000\)/g)]
+    // And the engine's log over each phase: its group commits and their mean fdatasync (the disk's share of a QoS 1 wait).
+    const load = [...stderr.matchAll(/((?:ingest-only|end-to-end) \w+): .*; publishers ([\d.]+)(?:, websocket clients ([\d.]+))? ms CPU per 1,000; log ([\d,]+) commits, fdatasync ([\d.]+) ms mean\)/g)]
     expect(load.map((m) => m[1])).toEqual(['ingest-only qos0', 'ingest-only qos1', 'ingest-only batched', 'end-to-end qos0', 'end-to-end qos1', 'end-to-end batched'])
     for (const m of load) expect(Number(m[2])).toBeGreaterThan(0)
     expect(load.map((m) => m[3] !== undefined)).toEqual([false, false, false, true, true, true])
+    for (const m of load) {
+      expect(Number((m[4] as string).replaceAll(',', ''))).toBeGreaterThan(0)
+      expect(Number(m[5])).toBeGreaterThan(0)
+    }
+    // The baseline keeps no log.
+    expect(stderr).toMatch(/baseline qos1: [^\n]*ms CPU per 1,000\)\n/)
+    expect(stderr).not.toMatch(/baseline qos1: [^\n]*; log /)
     // From them, what the cores allow end to end, in the JSON and the table.
     expect(summary.engine).toMatchObject({ machineCeiling: { qos0: positive, qos1: positive, batched: positive } })
     expect(lines.filter((l) => l.startsWith('| end to end against what'))).toHaveLength(3)
