@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SENSOR_KINDS } from '../domain.js'
-import { continuousQueries, ensureDatabase } from '../storage/influx-admin.js'
 import { AppError } from '../errors.js'
+import { continuousQueries, ensureDatabase } from '../storage/influx-admin.js'
 import { influxStatements } from '../storage/influx-http.js'
 import { benchDistrict, benchRegistry } from './bench-registry.js'
 import { startBenchEngine, type BenchEngine } from './bench-engine.js'
@@ -281,13 +281,12 @@ interface SimulatorSummary {
   lastTs: number | null
 }
 
-/** Runs the whole benchmark and returns its figures; every process it started is stopped, every temp dir removed. */
 /**
  * Drops a measured phase's database, so InfluxDB does not compact it during a later phase; a slow drop is logged with
- * its time. InfluxDB at times gives a drop no answer at all (twice in sixteen quick runs, with at most a few hundred thousand points
- * to drop): a drop not answered within `timeoutMs` is logged, with whether InfluxDB still answers a ping, and left
- * behind, and the run goes on (the later phases write databases of their own). Returns whether the drop was answered. A drop
- * InfluxDB refuses, or an InfluxDB that cannot be reached, throws.
+ * its time. InfluxDB at times gives a drop no answer at all (twice in sixteen quick runs, with at most a few hundred
+ * thousand points to drop): a drop not answered within `timeoutMs` is logged, with whether InfluxDB still answers a
+ * ping, and left behind, and the run goes on (the later phases write databases of their own). Returns whether the
+ * drop was answered. A drop InfluxDB refuses, or an InfluxDB that cannot be reached, throws.
  */
 export async function dropPhaseDatabase(url: string, database: string, timeoutMs: number, log: (line: string) => void): Promise<boolean> {
   const started = performance.now()
@@ -310,6 +309,7 @@ export async function dropPhaseDatabase(url: string, database: string, timeoutMs
   return true
 }
 
+/** Runs the whole benchmark and returns its figures; every process it started is stopped, every temp dir removed. */
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const { profile, log } = options
   const copies = options.copies ?? 25
