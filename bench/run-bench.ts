@@ -433,16 +433,15 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     /** One flat-out phase: rate from the first publish until every reading is ingested (and, end to end, stored). */
     const throughput = async (engine: BenchEngine, mode: Mode, endToEnd: boolean, db: string, clients?: JsonChild): Promise<PhaseResult> => {
       const accepted = async (): Promise<number> => (await engine.metrics()).get('citywater_readings_accepted_total') ?? 0
-      const acceptedBefore = await accepted()
+      // The log's commits so far and their fdatasync seconds, from one reading of /metrics.
+      const fsyncs = (m: Map<string, number>): { n: number; s: number } => ({ n: m.get('citywater_wal_fsync_duration_seconds_count') ?? 0, s: m.get('citywater_wal_fsync_duration_seconds_sum') ?? 0 })
+      const metricsBefore = await engine.metrics()
+      const acceptedBefore = metricsBefore.get('citywater_readings_accepted_total') ?? 0
+      const fsyncsBefore = fsyncs(metricsBefore)
       const cpuBefore = engine.stats()?.cpuMs ?? 0
       const influxCpuBefore = influxCpuMs()
       const clientsCpuMs = (): number => (clients === undefined ? 0 : (procStats(clients.pid)?.cpuMs ?? 0))
       const clientsCpuBefore = clientsCpuMs()
-      const fsyncs = async (): Promise<{ n: number; s: number }> => {
-        const m = await engine.metrics()
-        return { n: m.get('citywater_wal_fsync_duration_seconds_count') ?? 0, s: m.get('citywater_wal_fsync_duration_seconds_sum') ?? 0 }
-      }
-      const fsyncsBefore = await fsyncs()
       const cqBefore = endToEnd ? await continuousQueryRuns(influxUrl) : 0
       const count = MODES[mode].batch > 1 ? 1 : publishers
       const { summaries, from, to, publishersCpuMs } = await drive({ mqttUrl: engine.mqttUrl, seen: accepted }, mode, count, profile.windowS)
@@ -468,7 +467,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const cpuMs = (engine.stats()?.cpuMs ?? cpuBefore) - cpuBefore
       const influxCpu = influxCpuMs() - influxCpuBefore
       const clientsCpu = clientsCpuMs() - clientsCpuBefore
-      const fsyncsAfter = await fsyncs()
+      const fsyncsAfter = fsyncs(await engine.metrics())
       const logCommits = fsyncsAfter.n - fsyncsBefore.n
       const fsyncMeanMs = logCommits > 0 ? Number((((fsyncsAfter.s - fsyncsBefore.s) * 1000) / logCommits).toFixed(2)) : null
       const continuousQueries = endToEnd ? (await continuousQueryRuns(influxUrl)) - cqBefore : null

@@ -183,6 +183,7 @@ describe('createHandlerTable', () => {
     expect(ran).toBe(2)
     expect(errors).toHaveLength(1)
   })
+
   it('lets go of the message while a handler waits (a QoS 1 commit), keeping only its topic for an error', async () => {
     setFlagsFromString('--expose-gc')
     const gc = runInNewContext('gc') as () => void
